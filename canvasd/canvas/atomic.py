@@ -1,0 +1,140 @@
+"""Atomic, durable file replacement: temp file in the same directory, fsync, rename, fsync the directory.
+
+Readers see the old file or the new one, never a mix; after a crash the target is one or the other.
+Temp files carry the writer's pid, so files left by a killed process are recognised and swept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from canvasd.errors import CanvasWriteError, DiskFullError, WritePermissionError
+
+TEMP_SUFFIX = ".canvasd.tmp"
+_TEMP_RE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+class TargetChangedError(Exception):
+    """The target changed after it was read; the caller should re-read and try again."""
+
+
+def _fsync(fd: int) -> None:
+    if sys.platform == "darwin":  # fsync on macOS does not reach the disk; F_FULLFSYNC does
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
+    else:
+        os.fsync(fd)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or unlink in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        _fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_error(path: Path, exc: OSError) -> CanvasWriteError:
+    """The canvasd error for a file-system failure while writing `path`."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(path, reason, exc.errno)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return WritePermissionError(path, reason, exc.errno)
+    return CanvasWriteError(path, reason, exc.errno)
+
+
+def replace_file(target: Path, data: bytes, *, fsync: bool,
+                 unchanged: Callable[[], bool] = lambda: True) -> os.stat_result:
+    """Atomically make `data` the content of `target`, keeping its mode; returns the new file's stat.
+
+    `unchanged` is called just before the rename; if it returns False the temp file is removed and
+    TargetChangedError raised. On any error no temp file is left behind and the target is untouched.
+    """
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise write_error(target, exc) from None
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        raise write_error(target, exc) from None
+    try:
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if fsync:
+                _fsync(fd)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if not unchanged():
+            raise TargetChangedError(str(target))
+        os.replace(temp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise write_error(target, exc) from None
+        raise
+    if fsync:
+        try:
+            fsync_directory(target.parent)
+        except OSError as exc:
+            raise write_error(target, exc) from None
+    return st
+
+
+def delete_file(target: Path, *, fsync: bool) -> None:
+    """Remove `target` durably."""
+    try:
+        os.unlink(target)
+        if fsync:
+            fsync_directory(target.parent)
+    except OSError as exc:
+        raise write_error(target, exc) from None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_temp_files(directory: Path) -> list[Path]:
+    """Remove temp files left in `directory` by writers that are no longer running; returns them."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_RE.match(entry.name)
+        if match and not _alive(int(match.group(1))):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed

@@ -1,0 +1,226 @@
+"""One commit: apply a batch of write requests to the newest content on disk and write the result once.
+
+The canvas is read at commit time, not when the requests arrived, so an edit another program (Obsidian)
+made in between is kept. If the file changes again while the new content is being written, the commit
+starts over from the newer file instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from canvasd.canvas.atomic import TargetChangedError, delete_file, replace_file
+from canvasd.canvas.layout import CanvasText
+from canvasd.canvas.model import edge_problems, node_problems
+from canvasd.canvas.ops import AddOp, Op, parse_ops
+from canvasd.canvas.store import CanvasSnapshot, CanvasStore, content_version, signature_of
+from canvasd.canvas.working import WorkingCanvas
+from canvasd.errors import (
+    CanvasBusyError,
+    CanvasConflictError,
+    CanvasdError,
+    CanvasNotFoundError,
+    CanvasParseError,
+    CanvasPathError,
+    CanvasValidationError,
+    Problem,
+)
+from canvasd.metrics import Metrics
+from canvasd.types import JSONObject
+
+_ATTEMPTS = 5
+_PENDING = "(uncommitted)"  # the version of a canvas an earlier request in the same batch changed
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What a write request became once its batch was durable."""
+
+    path: Path
+    version: str | None  # the canvas's version after the commit; None once deleted
+    written: bool  # the batch changed the file (False: every request in it was a no-op)
+    created: bool = False  # this request created the file
+
+
+class WriteRequest:
+    """A change to one canvas; `if_version` makes it conditional on the version the caller saw."""
+
+    op_count = 1
+
+    def __init__(self, *, if_version: str | None = None) -> None:
+        self.if_version = if_version
+        self.future: Future[CommitResult] = Future()
+
+    def apply(self, canvas: WorkingCanvas) -> None:
+        """Change the working canvas; raise a CanvasdError to refuse."""
+        raise NotImplementedError
+
+
+class Patch(WriteRequest):
+    """Apply ops (the public op format) in order, all or nothing."""
+
+    def __init__(self, ops: list[Any], *, if_version: str | None = None) -> None:
+        super().__init__(if_version=if_version)
+        self.ops: list[Op] = parse_ops(ops)
+        problems: list[Problem] = []
+        for op in self.ops:  # what an add introduces is checked before anything is queued
+            if isinstance(op, AddOp):
+                problems += node_problems(op.obj) if op.kind == "node" else edge_problems(op.obj)
+        if problems:
+            raise CanvasValidationError(problems)
+        self.op_count = len(self.ops)
+
+    def apply(self, canvas: WorkingCanvas) -> None:
+        if not canvas.exists:
+            raise _Missing
+        canvas.apply(self.ops)
+
+
+class Replace(WriteRequest):
+    """Replace the whole canvas (creating it if needed); untouched objects keep their bytes."""
+
+    def __init__(self, document: JSONObject, *, if_version: str | None = None) -> None:
+        super().__init__(if_version=if_version)
+        self.document = document
+
+    def apply(self, canvas: WorkingCanvas) -> None:
+        canvas.replace(self.document)
+
+
+class Delete(WriteRequest):
+    """Remove the canvas file."""
+
+    def apply(self, canvas: WorkingCanvas) -> None:
+        if not canvas.exists:
+            raise _Missing
+        canvas.delete()
+
+
+class _Missing(Exception):
+    """The request needs an existing canvas."""
+
+
+def commit_requests(path: Path, requests: list[WriteRequest], store: CanvasStore, *, fsync: bool,
+                    metrics: Metrics) -> None:
+    """Commit `requests` to `path` with at most one physical write; resolves every request's future.
+
+    What a request itself gets wrong (validation, stale if-version) goes to its own future; a file-system
+    failure goes to every request that would have been written. Unexpected exceptions propagate, with
+    the futures left unresolved for the caller's fallback.
+    """
+    started = time.perf_counter()
+    for _ in range(_ATTEMPTS):
+        try:
+            _attempt(path, requests, store, fsync=fsync, metrics=metrics)
+        except TargetChangedError:
+            metrics.external_edit_retries.inc()
+            store.invalidate(path)
+            continue
+        metrics.commit_seconds.observe(time.perf_counter() - started)
+        return
+    fail_requests(requests, CanvasBusyError(path, _ATTEMPTS))
+
+
+def fail_requests(requests: list[WriteRequest], error: BaseException) -> None:
+    """Give `error` to every request not resolved yet."""
+    for request in requests:
+        if not request.future.done():
+            request.future.set_exception(error)
+
+
+def _read(path: Path, store: CanvasStore) -> tuple[CanvasSnapshot | None, CanvasText | None, CanvasParseError | None]:
+    try:
+        snapshot = store.read(path, parse=False)
+    except CanvasNotFoundError:
+        return None, None, None
+    try:
+        return snapshot, snapshot.canvas_text, None
+    except CanvasParseError as exc:
+        return snapshot, None, exc
+
+
+def _attempt(path: Path, requests: list[WriteRequest], store: CanvasStore, *, fsync: bool,
+             metrics: Metrics) -> None:
+    snapshot, text, parse_error = _read(path, store)
+    version = snapshot.version if snapshot is not None else None
+    working = WorkingCanvas(text.document if text is not None else None)
+    outcomes: list[tuple[WriteRequest, CanvasdError | None, bool]] = []
+    for request in requests:
+        existed = working.exists
+        error = _refusal(path, request, working, version, parse_error, metrics)
+        if error is None:
+            try:
+                request.apply(working)
+                parse_error = None  # the malformed file was replaced or deleted
+            except _Missing:
+                error = CanvasNotFoundError(path)
+            except CanvasValidationError as exc:
+                exc.path = str(path)
+                error = exc
+        outcomes.append((request, error, existed))
+
+    written = False
+    new_version = version
+    if any(error is None for _, error, _ in outcomes):
+        written, new_version = _write(path, snapshot, text, working, store, fsync=fsync, metrics=metrics)
+    for request, error, existed in outcomes:
+        if error is not None:
+            request.future.set_exception(error)
+        else:
+            result = CommitResult(path, new_version, written, created=not existed and working.exists)
+            request.future.set_result(result)
+
+
+def _refusal(path: Path, request: WriteRequest, working: WorkingCanvas, version: str | None,
+             parse_error: CanvasParseError | None, metrics: Metrics) -> CanvasdError | None:
+    """Why `request` cannot be applied before it is even tried, if it cannot."""
+    current = _PENDING if working.touched else version
+    if request.if_version is not None and request.if_version != current:
+        metrics.write_conflicts.inc()
+        return CanvasConflictError(path, request.if_version, current if working.exists else None)
+    if parse_error is not None and not (isinstance(request, Replace | Delete) and request.if_version == version):
+        return parse_error  # a malformed file is only replaced or removed by a caller who saw its version
+    return None
+
+
+def _write(path: Path, snapshot: CanvasSnapshot | None, text: CanvasText | None, working: WorkingCanvas,
+           store: CanvasStore, *, fsync: bool, metrics: Metrics) -> tuple[bool, str | None]:
+    """Write the working canvas if it differs from the file: (whether it wrote, the version now)."""
+    if path.suffix != ".canvas":
+        raise CanvasPathError(path, "only .canvas files are written")
+    old_version = snapshot.version if snapshot is not None else None
+
+    def unchanged() -> bool:
+        try:
+            now = signature_of(path.stat())
+        except FileNotFoundError:
+            return snapshot is None
+        return snapshot is not None and snapshot.signature == now
+
+    document = working.document()
+    if document is None:
+        if snapshot is None:
+            return False, None
+        if not unchanged():
+            raise TargetChangedError(str(path))
+        delete_file(path, fsync=fsync)
+        store.invalidate(path)
+        metrics.physical_writes.inc()
+        return True, None
+    if text is not None and document is text.document:
+        return False, old_version
+    new_text = (text if text is not None else CanvasText.new()).render(document)
+    data = new_text.text.encode("utf-8")
+    if snapshot is not None and data == snapshot.raw:
+        return False, old_version
+    st = replace_file(path, data, fsync=fsync, unchanged=unchanged)
+    metrics.physical_writes.inc()
+    metrics.written_bytes.inc(len(data))
+    version = content_version(data)
+    store.prime(CanvasSnapshot(path, data, signature_of(st), None, time.time_ns(), canvas_text=new_text,
+                               version=version))
+    return True, version

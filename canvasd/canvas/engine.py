@@ -1,0 +1,75 @@
+"""The canvas engine: cached reads and coalesced atomic writes, assembled from the settings.
+
+This is the one place that reads the canvas optimisation switches (`read_cache`, `batch_writer`,
+`json_engine`) and picks the optimised or the plain implementation of each.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+
+from canvasd.canvas.codec import CanvasCodec
+from canvasd.canvas.commit import CommitResult, WriteRequest
+from canvasd.canvas.learning import LearningStates
+from canvasd.canvas.store import CachedCanvasStore, CanvasSnapshot, CanvasStore, DirectCanvasStore
+from canvasd.canvas.writer import BatchingCanvasWriter, CanvasWriter, DirectCanvasWriter
+from canvasd.config import Settings
+from canvasd.errors import WriteTimeoutError
+from canvasd.metrics import Metrics
+from canvasd.types import JSONObject
+
+
+class CanvasEngine:
+    """Reads and changes canvas files. Thread-safe; close it (or use `with`) to flush pending writes."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics if metrics is not None else Metrics()
+        codec = CanvasCodec(settings.json_engine, self.metrics)
+        self.store: CanvasStore = (
+            CachedCanvasStore(codec, settings.read_cache, self.metrics)
+            if settings.read_cache.enabled else DirectCanvasStore(codec, self.metrics)
+        )
+        direct = DirectCanvasWriter(self.store, fsync=settings.batch_writer.fsync, metrics=self.metrics)
+        self.writer: CanvasWriter = (
+            BatchingCanvasWriter(self.store, settings.batch_writer, self.metrics, direct)
+            if settings.batch_writer.enabled else direct
+        )
+        self.learning_states = LearningStates(settings.learning_states)
+
+    def read(self, path: Path, *, parse: bool = True) -> CanvasSnapshot:
+        """The canvas as it is on disk now: bytes, version and (unless `parse` is false) document."""
+        return self.store.read(path, parse=parse)
+
+    def submit(self, path: Path, request: WriteRequest) -> Future[CommitResult]:
+        """Queue a write and return at once; the future resolves when it is durable."""
+        return self.writer.submit(path, request)
+
+    def apply(self, path: Path, request: WriteRequest, timeout: float | None = None) -> CommitResult:
+        """Write and wait until the change is durable; raises the error that refused it."""
+        future = self.writer.submit(path, request)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            raise WriteTimeoutError(timeout or 0.0) from None
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Commit every pending write now and wait for it."""
+        self.writer.flush(timeout)
+
+    def nodes_by_state(self, path: Path) -> dict[str, list[JSONObject]]:
+        """The canvas's nodes grouped by learning state (colour), every state listed."""
+        return self.learning_states.group(self.read(path).document)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush pending writes and stop background threads."""
+        self.writer.close(timeout)
+
+    def __enter__(self) -> CanvasEngine:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

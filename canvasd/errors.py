@@ -1,0 +1,213 @@
+"""The one exception hierarchy of canvasd: every error a caller can meet is a `CanvasdError`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class CanvasdError(Exception):
+    """Base of every canvasd error; `status` is the HTTP status it maps to, `code` a stable name."""
+
+    status: int = 500
+    code: str = "internal"
+
+    def details(self) -> dict[str, Any]:
+        """Structured data for API clients (JSON-serialisable)."""
+        return {}
+
+
+class ConfigError(CanvasdError):
+    """A setting or a configuration file is invalid."""
+
+    status = 400
+    code = "config_invalid"
+
+    def __init__(self, message: str, *, source: str | None = None, problems: list[str] | None = None) -> None:
+        self.source = source
+        self.problems = problems or []
+        super().__init__(message)
+
+    def details(self) -> dict[str, Any]:
+        return {"source": self.source, "problems": self.problems}
+
+
+class CanvasNotFoundError(CanvasdError):
+    """The canvas file does not exist."""
+
+    status = 404
+    code = "canvas_not_found"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        super().__init__(f"canvas '{self.path}' does not exist")
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+
+class CanvasPathError(CanvasdError):
+    """A path that canvasd refuses to write (not a `.canvas` file, a directory, ...)."""
+
+    status = 403
+    code = "path_refused"
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"refusing to write '{self.path}': {reason}")
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason}
+
+
+class CanvasParseError(CanvasdError):
+    """A canvas on disk is not valid JSON or not a JSON object; it is never rewritten."""
+
+    status = 422
+    code = "canvas_invalid_json"
+
+    def __init__(self, path: Path | str, line: int, column: int, reason: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.column = column
+        self.reason = reason
+        super().__init__(
+            f"canvas '{self.path}' is not valid JSON (line {line}, column {column}): {reason}; "
+            "the file was left untouched"
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "column": self.column, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a canvas or a request, located by node/edge id and field."""
+
+    code: str
+    message: str
+    kind: str | None = None  # "node", "edge", "op" or None for the document
+    id: str | None = None
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (
+            ("code", self.code), ("message", self.message), ("kind", self.kind),
+            ("id", self.id), ("field", self.field),
+        ) if v is not None}
+
+
+class CanvasValidationError(CanvasdError):
+    """A request would introduce invalid content; nothing was written. Lists every problem."""
+
+    status = 422
+    code = "validation_failed"
+
+    def __init__(self, problems: list[Problem], path: Path | str | None = None) -> None:
+        self.problems = problems
+        self.path = None if path is None else str(path)
+        where = f" for '{self.path}'" if self.path else ""
+        listed = "; ".join(p.message for p in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"request rejected{where}: {listed}{more}; nothing was written")
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path, "problems": [p.as_dict() for p in self.problems]}
+
+
+class OpFormatError(CanvasValidationError):
+    """An op list is malformed (unknown op, missing or mistyped field)."""
+
+    code = "op_invalid"
+
+
+class CanvasConflictError(CanvasdError):
+    """An if-version precondition failed: the canvas changed since the version the caller saw."""
+
+    status = 412
+    code = "version_conflict"
+
+    def __init__(self, path: Path | str, expected: str, actual: str | None) -> None:
+        self.path = str(path)
+        self.expected = expected
+        self.actual = actual
+        now = f"is now at version {actual}" if actual else "no longer exists"
+        super().__init__(
+            f"canvas '{self.path}' changed since version {expected} (it {now}); "
+            "re-read it and retry; nothing was written"
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path, "expected": self.expected, "actual": self.actual}
+
+
+class CanvasBusyError(CanvasdError):
+    """Another program kept changing the canvas while canvasd tried to commit; nothing was written."""
+
+    status = 409
+    code = "canvas_busy"
+
+    def __init__(self, path: Path | str, attempts: int) -> None:
+        self.path = str(path)
+        self.attempts = attempts
+        super().__init__(f"canvas '{self.path}' changed {attempts} times while canvasd was writing it; "
+                         "nothing was written, retry")
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path, "attempts": self.attempts}
+
+
+class CanvasWriteError(CanvasdError):
+    """The file system refused a write (disk full, permission denied, read-only); the old file is intact."""
+
+    status = 500
+    code = "write_failed"
+
+    def __init__(self, path: Path | str, reason: str, errno: int | None = None) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.errno = errno
+        super().__init__(f"could not write canvas '{self.path}': {reason}; the previous file is intact")
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason, "errno": self.errno}
+
+
+class DiskFullError(CanvasWriteError):
+    """No space left on the vault's device."""
+
+    status = 507
+    code = "disk_full"
+
+
+class WritePermissionError(CanvasWriteError):
+    """The vault or canvas is not writable (permissions, read-only file system)."""
+
+    status = 403
+    code = "write_forbidden"
+
+
+class WriterClosedError(CanvasdError):
+    """The writer was closed; no new operations are accepted."""
+
+    status = 503
+    code = "writer_closed"
+
+    def __init__(self) -> None:
+        super().__init__("the canvas writer is shut down; no new writes are accepted")
+
+
+class WriteTimeoutError(CanvasdError):
+    """Waiting for a commit took longer than the caller allowed; the write may still land."""
+
+    status = 504
+    code = "write_timeout"
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(f"the write was not committed within {timeout:g} s; it is still queued")
+
+    def details(self) -> dict[str, Any]:
+        return {"timeout": self.timeout}

@@ -1,0 +1,48 @@
+"""Prometheus metrics of canvasd: one registry per daemon (or per engine in tests), passed down."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """Every counter canvasd keeps. Components receive this object; nothing registers globally."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.read_cache_hits = Counter("canvasd_read_cache_hits", "Canvas reads served from the cache.", registry=r)
+        self.read_cache_misses = Counter("canvasd_read_cache_misses", "Canvas reads that went to disk.", registry=r)
+        self.read_cache_evictions = Counter(
+            "canvasd_read_cache_evictions", "Cache entries dropped to respect max_entries or max_bytes.", registry=r)
+        self.read_cache_revalidations = Counter(
+            "canvasd_read_cache_revalidations",
+            "Cache hits on entries younger than the mtime granularity, confirmed byte for byte.", registry=r)
+        self.read_cache_entries = Gauge("canvasd_read_cache_entries", "Canvases held in the read cache.", registry=r)
+        self.read_cache_bytes = Gauge("canvasd_read_cache_bytes", "Bytes accounted to the read cache.", registry=r)
+        self.disk_reads = Counter("canvasd_canvas_disk_reads", "Canvas files read from disk.", registry=r)
+        self.parses = Counter("canvasd_canvas_parses", "Canvas documents parsed from JSON.", registry=r)
+        self.logical_ops = Counter(
+            "canvasd_canvas_logical_ops", "Write operations requested (patch ops, replaces, deletes).", registry=r)
+        self.write_requests = Counter("canvasd_canvas_write_requests", "Write requests submitted.", registry=r)
+        self.physical_writes = Counter(
+            "canvasd_canvas_physical_writes", "Atomic file replacements (and deletes) performed.", registry=r)
+        self.written_bytes = Counter("canvasd_canvas_written_bytes", "Bytes written to canvas files.", registry=r)
+        self.write_conflicts = Counter(
+            "canvasd_canvas_write_conflicts", "Requests refused because their if-version was stale.", registry=r)
+        self.write_failures = Counter(
+            "canvasd_canvas_write_failures", "Commits the file system refused (disk full, permissions).", registry=r)
+        self.external_edit_retries = Counter(
+            "canvasd_canvas_external_edit_retries",
+            "Commits redone because another program changed the canvas while it was being written.", registry=r)
+        self.commit_seconds = Histogram(
+            "canvasd_canvas_commit_seconds", "Time to commit one batch durably (read, apply, write, fsync, rename).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)
+        self.optimization_fallbacks = Counter(
+            "canvasd_optimization_fallbacks",
+            "Requests served by the plain path because an optimised path raised unexpectedly.",
+            ["optimization"], registry=r)
+
+    def value(self, name: str, **labels: str) -> float:
+        """Current value of a sample by its exposed name (e.g. `canvasd_read_cache_hits_total`)."""
+        return self.registry.get_sample_value(name, labels) or 0.0
