@@ -18,7 +18,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import compress, count
 from json.decoder import scanstring
+from operator import is_not
 from typing import Any
 
 from canvasd.types import JSONObject
@@ -80,32 +82,84 @@ class _Roles:
 # ------------------------------------------------------------------------------------------ structure
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Element:
-    """One member of an object or item of an array, with the exact text around it."""
+    """One member of an object or item of an array: its exact text `piece` = lead + head + text + trail.
 
-    lead: str | None  # whitespace before (None: take the container's whitespace for its position)
-    head: str  # object member: key text, whitespace, ':', whitespace; array item: ''
+    `a`, `b`, `c` are the offsets in `piece` where the head, the value and the trail start. A new element
+    is not `placed` until a container gives it the whitespace of its position.
+    """
+
+    piece: str
+    a: int
+    b: int
+    c: int
     key: str | None
-    text: str  # the value's JSON text, verbatim
     value: Any
-    trail: str | None  # whitespace after the value, before ',' or the closer
     was_first: bool = False
     was_last: bool = False
+    placed: bool = True
     parts: Container | None = None  # nodes/edges arrays: their items; items: their members (lazy)
 
+    @classmethod
+    def fresh(cls, head: str, key: str | None, text: str, value: Any) -> Element:
+        """A new element, to be placed by its container."""
+        return cls(head + text, 0, len(head), len(head) + len(text), key, value, placed=False)
 
-@dataclass(slots=True)
+    @property
+    def lead(self) -> str:
+        return self.piece[: self.a]
+
+    @property
+    def head(self) -> str:
+        return self.piece[self.a : self.b]
+
+    @property
+    def text(self) -> str:
+        return self.piece[self.b : self.c]
+
+    @property
+    def trail(self) -> str:
+        return self.piece[self.c :]
+
+    def with_text(self, text: str, value: Any, parts: Container | None = None) -> Element:
+        """The same member in the same place with a new value."""
+        piece = "".join((self.piece[: self.b], text, self.piece[self.c :]))
+        return Element(piece, self.a, self.b, self.b + len(text), self.key, value, self.was_first,
+                       self.was_last, self.placed, parts)
+
+    def at(self, lead: str, trail: str, first: bool, last: bool) -> Element:
+        """This element with the whitespace of a new position."""
+        core = self.piece[self.a : self.c]
+        return Element(lead + core + trail, len(lead), len(lead) + self.b - self.a, len(lead) + self.c - self.a,
+                       self.key, self.value, first, last, True, self.parts)
+
+
+@dataclass(slots=True, eq=False)
 class Container:
     """The elements of one JSON object or array and the whitespace inside it when empty."""
 
     opener: str  # '{' or '['
     elements: list[Element]
     empty: str = ""
+    _pieces: list[str] | None = None
+    _values: list[Any] | None = None
 
     @property
     def closer(self) -> str:
         return "}" if self.opener == "{" else "]"
+
+    @property
+    def pieces(self) -> list[str]:
+        if self._pieces is None:
+            self._pieces = [el.piece for el in self.elements]
+        return self._pieces
+
+    @property
+    def values(self) -> list[Any]:
+        if self._values is None:
+            self._values = [el.value for el in self.elements]
+        return self._values
 
     def roles(self, fallback: _Roles) -> _Roles:
         """Whitespace this container uses for first / separating / middle / last positions."""
@@ -113,35 +167,53 @@ class Container:
         if not els:
             return fallback
         return _Roles(
-            first_lead=els[0].lead or "",
-            sep_lead=(els[1].lead if len(els) > 1 else els[0].lead) or "",
-            mid_trail=(els[0].trail if len(els) > 1 else "") or "",
-            last_trail=els[-1].trail or "",
+            first_lead=els[0].lead,
+            sep_lead=els[1].lead if len(els) > 1 else els[0].lead,
+            mid_trail=els[0].trail if len(els) > 1 else "",
+            last_trail=els[-1].trail,
         )
 
-    def render(self, elements: list[Element], fallback: _Roles) -> tuple[str, Container]:
-        """Text of this container holding `elements`, and the container that text parses to."""
+    def render(self, elements: list[Element], fallback: _Roles, pieces: list[str] | None = None,
+               check: set[int] | None = None) -> tuple[str, Container]:
+        """Text of this container holding `elements`, and the container that text parses to.
+
+        With `pieces` (the elements' pieces) and `check` (positions that may need new whitespace: new
+        elements, moved first/last ones), only those positions are looked at; otherwise all are.
+        """
         if not elements:
             return self.opener + self.empty + self.closer, Container(self.opener, [], self.empty)
-        roles = self.roles(fallback)
         last = len(elements) - 1
-        out: list[str] = []
-        placed: list[Element] = []
-        for i, el in enumerate(elements):
+        if pieces is None or check is None:
+            elements, pieces, check = list(elements), [el.piece for el in elements], set(range(last + 1))
+        roles: _Roles | None = None
+        for i in check | {0, last}:
+            el = elements[i]
             first, is_last = i == 0, i == last
-            lead = el.lead if el.lead is not None and el.was_first == first else (
-                roles.first_lead if first else roles.sep_lead)
-            trail = el.trail if el.trail is not None and el.was_last == is_last else (
+            if el.placed and el.was_first == first and el.was_last == is_last:
+                continue
+            roles = roles or self.roles(fallback)
+            lead = el.lead if el.placed and el.was_first == first else (roles.first_lead if first else roles.sep_lead)
+            trail = el.trail if el.placed and el.was_last == is_last else (
                 roles.last_trail if is_last else roles.mid_trail)
-            out.append(lead + el.head + el.text + trail)
-            placed.append(Element(lead, el.head, el.key, el.text, el.value, trail, first, is_last, el.parts))
-        return self.opener + ",".join(out) + self.closer, Container(self.opener, placed, self.empty)
+            el = elements[i] = el.at(lead, trail, first, is_last)
+            pieces[i] = el.piece
+        return _join(self.opener, pieces, self.closer), Container(self.opener, elements, self.empty, pieces)
+
+
+def _join(opener: str, pieces: list[str], closer: str) -> str:
+    """opener + ','.join(pieces) + closer, copying the (possibly megabytes of) text only once."""
+    parts = [","] * (2 * len(pieces) + 1)
+    parts[0], parts[-1] = opener, closer
+    parts[1::2] = pieces
+    return "".join(parts)
 
 
 # --------------------------------------------------------------------------------------------- parsing
 
 
 def _ws(text: str, pos: int) -> int:
+    if pos < len(text) and text[pos] not in " \t\n\r":
+        return pos
     return _WS.match(text, pos).end()  # type: ignore[union-attr]
 
 
@@ -172,9 +244,9 @@ def _parse_container(text: str, pos: int, split_arrays: bool) -> tuple[Container
     if p < len(text) and text[p] == closer:
         return Container(opener, [], text[start:p]), p + 1
     elements: list[Element] = []
+    decode = _DECODER.raw_decode
     while True:
         p = _ws(text, start)
-        lead = text[start:p]
         key: str | None = None
         if opener == "{":
             if p >= len(text) or text[p] != '"':
@@ -187,17 +259,19 @@ def _parse_container(text: str, pos: int, split_arrays: bool) -> tuple[Container
             if q >= len(text) or text[q] != ":":
                 raise explain_json_error(text, q, "Expecting ':' delimiter")
             vstart = _ws(text, q + 1)
-            head = text[p:vstart]
         else:
-            vstart, head = p, ""
+            vstart = p
         parts: Container | None = None
         if split_arrays and key in ARRAY_KEYS and text.startswith("[", vstart):
             parts, vend = _parse_container(text, vstart, False)
-            value: Any = [el.value for el in parts.elements]
+            value: Any = parts.values
         else:
-            value, vend = _expect_value(text, vstart)
+            try:
+                value, vend = decode(text, vstart)
+            except json.JSONDecodeError as exc:
+                raise explain_json_error(text, exc.pos, exc.msg) from None
         t = _ws(text, vend)
-        elements.append(Element(lead, head, key, text[vstart:vend], value, text[vend:t], parts=parts))
+        elements.append(Element(text[start:t], p - start, vstart - start, vend - start, key, value, parts=parts))
         if t >= len(text):
             raise explain_json_error(text, t, "unexpected end of file")
         if text[t] == ",":
@@ -301,52 +375,111 @@ class _ItemStyle:
 
 
 class _ArrayRenderer:
-    """Renders a new nodes/edges list against the items the file had."""
+    """Renders a new nodes/edges list against the items the file had.
+
+    Runs of items that are the very objects of the old list are copied at C speed with their text; only
+    the items in between (new, changed, moved) are looked at one by one, so a change to one node of a
+    large canvas costs little more than joining the pieces.
+    """
 
     def __init__(self, old: Container | None, layout: Layout, depth: int, template: Element | None) -> None:
-        self.old = old
+        self.old = old or Container("[", [])
         self.layout = layout
         self.depth = depth
         self.template = template
-        self._by_identity: dict[int, Element] | None = None
-        self._by_id: dict[Any, list[Element]] | None = None
+        self._by_identity: dict[int, int] | None = None
+        self._by_id: dict[Any, list[int]] | None = None
         self._used: set[int] = set()
         self._style: _ItemStyle | None = None
 
     def render(self, items: list[Any]) -> tuple[str, Container]:
         """Text and structure of the array holding `items`."""
-        old = self.old or Container("[", [])
-        elements = [self._element(item) for item in items]
+        old_elements, old_pieces, old_values = self.old.elements, self.old.pieces, self.old.values
+        n_old, n = len(old_elements), len(items)
+        elements: list[Element] = []
+        pieces: list[str] = []
+        check: set[int] = set()
+        i = j = 0
+        while j < n:
+            run = _identical_run(items, j, old_values, i)
+            if run:
+                if i == 0 or i + run == n_old:  # the old first / last item: it may need new whitespace
+                    check.update((j, j + run - 1))
+                elements += old_elements[i : i + run]
+                pieces += old_pieces[i : i + run]
+                i += run
+                j += run
+                continue
+            item = items[j]
+            in_place = i < n_old and _same_id(item, old_values[i])
+            ahead = None if in_place or i >= n_old else self._ahead(item, i)
+            if ahead is not None:  # the old items between were removed
+                i = ahead
+                continue
+            element, consumed = self._element(item, i) if not in_place else self._in_place(item, i)
+            if consumed:
+                i += 1
+            check.add(len(elements))
+            elements.append(element)
+            pieces.append(element.piece)
+            j += 1
         fallback = self.layout.roles(self.depth, self.layout.multiline)
-        return old.render(elements, fallback)
+        return self.old.render(elements, fallback, pieces, check)
 
-    def _element(self, item: Any) -> Element:
+    def _identity_index(self) -> dict[int, int]:
         if self._by_identity is None:
-            self._by_identity = {id(el.value): el for el in (self.old.elements if self.old else [])}
-        el = self._by_identity.get(id(item))
-        if el is not None and el.value is item and id(el) not in self._used:
-            self._used.add(id(el))
-            return el
-        previous = self._previous(item)
-        if previous is not None and _same(previous.value, item):
-            return previous
-        if previous is not None and isinstance(item, dict) and isinstance(previous.value, dict):
-            return self._changed(previous, item)
-        return Element(None, "", None, self._dump_new(item), item, None)
+            self._by_identity = {id(v): k for k, v in enumerate(self.old.values)}
+        return self._by_identity
 
-    def _previous(self, item: Any) -> Element | None:
-        """The first unused old item with the same id as `item`."""
-        if not isinstance(item, dict) or not self.old:
+    def _ahead(self, item: Any, i: int) -> int | None:
+        """Where `item` (an untouched old item) stands further on in the old list, if it does."""
+        values = self.old.values
+        for k in range(i + 1, min(i + 4, len(values))):
+            if values[k] is item:
+                return k
+        k = self._identity_index().get(id(item))
+        return k if k is not None and k > i and values[k] is item else None
+
+    def _in_place(self, item: JSONObject, i: int) -> tuple[Element, bool]:
+        """The element for a changed version of the old item at `i` (same id, same place)."""
+        self._used.add(i)
+        previous = self.old.elements[i]
+        return (previous if _same(previous.value, item) else self._changed(previous, item)), True
+
+    def _element(self, item: Any, i: int) -> tuple[Element, bool]:
+        """The element for a new, changed or moved item; also whether it used the old item at `i`."""
+        old_elements = self.old.elements
+        k = self._identity_index().get(id(item))
+        if k is not None and old_elements[k].value is item:
+            return old_elements[k], k == i
+        k = self._previous(item, i)
+        if k is None:
+            return Element.fresh("", None, self._dump_new(item), item), False
+        previous = old_elements[k]
+        if _same(previous.value, item):
+            return previous, k == i
+        if isinstance(item, dict) and isinstance(previous.value, dict):
+            return self._changed(previous, item), k == i
+        return Element.fresh("", None, self._dump_new(item), item), False
+
+    def _previous(self, item: Any, i: int) -> int | None:
+        """The old item with the same id as `item` (the one at `i` first), not yet used."""
+        if not isinstance(item, dict) or "id" not in item:
             return None
+        oid = item["id"]
+        values = self.old.values
+        if i < len(values) and i not in self._used and isinstance(values[i], dict) and values[i].get("id") == oid:
+            self._used.add(i)
+            return i
         if self._by_id is None:
             self._by_id = {}
-            for el in self.old.elements:
-                if isinstance(el.value, dict):
-                    self._by_id.setdefault(el.value.get("id"), []).append(el)
-        for el in self._by_id.get(item.get("id"), ()):
-            if id(el) not in self._used:
-                self._used.add(id(el))
-                return el
+            for k, value in enumerate(values):
+                if isinstance(value, dict):
+                    self._by_id.setdefault(value.get("id"), []).append(k)
+        for k in self._by_id.get(oid, ()):
+            if k not in self._used:
+                self._used.add(k)
+                return k
         return None
 
     def _changed(self, previous: Element, item: JSONObject) -> Element:
@@ -360,30 +493,27 @@ class _ArrayRenderer:
         by_key = {el.key: el for el in members.elements}
         colon = _colon_of(members.elements[-1]) if members.elements else style.colon
         prefix = _indent_of(item_roles.sep_lead)
+        nested = multiline and style.nested_multiline
         elements: list[Element] = []
         for key, value in item.items():
             old = by_key.get(key)
             if old is not None and _same(old.value, value):
                 elements.append(old)
-                continue
-            nested_ml = multiline and style.nested_multiline
-            text = dump_value(value, self.layout, prefix, nested_ml)
-            if old is not None:
-                elements.append(Element(old.lead, old.head, key, text, value, old.trail, old.was_first, old.was_last))
+            elif old is not None:
+                elements.append(old.with_text(dump_value(value, self.layout, prefix, nested), value))
             else:
-                elements.append(Element(None, encode_string(key) + colon, key, text, value, None))
+                text = dump_value(value, self.layout, prefix, nested)
+                elements.append(Element.fresh(encode_string(key) + colon, key, text, value))
         text, parts = members.render(elements, item_roles)
-        return Element(previous.lead, "", None, text, item, previous.trail, previous.was_first,
-                       previous.was_last, parts)
+        return previous.with_text(text, item, parts)
 
     def _dump_new(self, item: Any) -> str:
         style = self._item_style()
         if not isinstance(item, dict):
             return dump_value(item, self.layout, style.indent_prefix, False)
+        nested = style.multiline and style.nested_multiline
         elements = [
-            Element(None, encode_string(k) + style.colon, k,
-                    dump_value(v, self.layout, style.indent_prefix, style.multiline and style.nested_multiline),
-                    v, None)
+            Element.fresh(encode_string(k) + style.colon, k, dump_value(v, self.layout, style.indent_prefix, nested), v)
             for k, v in item.items()
         ]
         text, _ = Container("{", []).render(elements, style.roles)
@@ -409,6 +539,19 @@ class _ArrayRenderer:
             return _ItemStyle(roles, _colon_of(members.elements[-1]), multiline, layout.nested_multiline)
         multiline = layout.item_multiline
         return _ItemStyle(layout.roles(self.depth + 1, multiline), layout.colon, multiline, layout.nested_multiline)
+
+
+def _same_id(item: Any, old: Any) -> bool:
+    return type(item) is dict and type(old) is dict and "id" in item and item["id"] == old.get("id")
+
+
+def _identical_run(items: list[Any], j: int, values: list[Any], i: int) -> int:
+    """How many of items[j:] are, one for one, the very objects values[i:] (counted at C speed)."""
+    if j >= len(items) or i >= len(values) or items[j] is not values[i]:
+        return 0
+    m = min(len(items) - j, len(values) - i)
+    mismatches = compress(count(), map(is_not, items[j : j + m], values[i : i + m]))
+    return next(mismatches, m)
 
 
 def _colon_of(member: Element) -> str:
@@ -518,21 +661,22 @@ class CanvasText:
                 other = templates[ARRAY_KEYS[1 - ARRAY_KEYS.index(key)]]
                 old_parts = old.parts if old is not None else None
                 text, parts = _ArrayRenderer(old_parts, layout, 1, other).render(value)
-                head = old.head if old is not None else encode_string(key) + layout.colon
-                elements.append(_replaced(old, head, key, text, value, parts))
+                elements.append(_replaced(old, key, text, value, parts, layout))
             elif old is not None and _same(old.value, value):
                 elements.append(old)
             else:
                 prefix = _indent_of(old.lead) if old is not None else (layout.indent if layout.multiline else "")
                 text = dump_value(value, layout, prefix, layout.multiline and layout.nested_multiline)
-                head = old.head if old is not None else encode_string(key) + layout.colon
-                elements.append(_replaced(old, head, key, text, value, None))
+                elements.append(_replaced(old, key, text, value, None, layout))
         body, root = self.root.render(elements, layout.roles(0, layout.multiline))
-        text = self.prefix + body + self.suffix
+        text = "".join((self.prefix, body, self.suffix))
         return CanvasText(text, self.prefix, root, self.suffix, document)
 
 
-def _replaced(old: Element | None, head: str, key: str, text: str, value: Any, parts: Container | None) -> Element:
-    if old is None:
-        return Element(None, head, key, text, value, None, parts=parts)
-    return Element(old.lead, head, key, text, value, old.trail, old.was_first, old.was_last, parts)
+def _replaced(old: Element | None, key: str, text: str, value: Any, parts: Container | None,
+              layout: Layout) -> Element:
+    if old is not None:
+        return old.with_text(text, value, parts)
+    element = Element.fresh(encode_string(key) + layout.colon, key, text, value)
+    element.parts = parts
+    return element

@@ -8,7 +8,6 @@ tick, so it is confirmed byte for byte before it is served (the "racy" check git
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -18,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
+import xxhash
 from cachetools import TTLCache
 
 from canvasd.canvas.codec import CanvasCodec, parse_canvas_text
@@ -42,8 +42,8 @@ def signature_of(st: os.stat_result) -> Signature:
 
 
 def content_version(raw: bytes) -> str:
-    """The version (ETag) of a canvas: a hash of its bytes, equal for equal content."""
-    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+    """The version (ETag) of a canvas: a 128-bit hash of its bytes (XXH3, ~30 GB/s), equal for equal content."""
+    return xxhash.xxh3_128_hexdigest(raw)
 
 
 class CanvasSnapshot:

@@ -7,7 +7,6 @@ back, so a list of ops is all or nothing and a failed request leaves the batch a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from canvasd.canvas.model import document_problems, edge_problems, node_problems
@@ -40,10 +39,14 @@ class _Collection:
 
     def _index(self) -> dict[str, list[int]]:
         if self._ids is None:
-            self._ids = {}
-            for pos, item in enumerate(self.base):
-                if isinstance(item, dict) and isinstance(item.get("id"), str):
-                    self._ids.setdefault(item["id"], []).append(pos)
+            ids = [item.get("id") if type(item) is dict else None for item in self.base]
+            index = {oid: [pos] for pos, oid in enumerate(ids)}
+            if len(index) < len(ids):  # duplicates (or items without id): keep every position
+                index = {}
+                for pos, oid in enumerate(ids):
+                    index.setdefault(oid, []).append(pos)
+            index.pop(None, None)
+            self._ids = index
         return self._ids
 
     def get(self, pos: int) -> Any:
@@ -58,11 +61,16 @@ class _Collection:
         positions = self._index().get(oid, []) + self.staged_ids.get(oid, [])
         return [p for p in positions if self.get(p) is not _REMOVED]
 
-    def live(self) -> Iterator[tuple[int, Any]]:
-        for pos in range(self.staged_size):
-            item = self.get(pos)
-            if item is not _REMOVED:
-                yield pos, item
+    def touching(self, node_id: str) -> list[int]:
+        """Positions of the live edges that start or end at `node_id`."""
+        hits = [pos for pos, e in enumerate(self.base)
+                if type(e) is dict and (e.get("fromNode") == node_id or e.get("toNode") == node_id)]
+        changed = {**self.changes, **self.staged}
+        if changed:
+            hits = [pos for pos in hits if pos not in changed]
+            hits += [pos for pos, e in changed.items()
+                     if type(e) is dict and node_id in (e.get("fromNode"), e.get("toNode"))]
+        return hits
 
     def add(self, item: JSONObject) -> None:
         pos = self.staged_size
@@ -75,9 +83,10 @@ class _Collection:
 
     def commit(self) -> None:
         self.changes.update(self.staged)
-        index = self._index()
-        for oid, positions in self.staged_ids.items():
-            index.setdefault(oid, []).extend(positions)
+        if self.staged_ids:
+            index = self._index()
+            for oid, positions in self.staged_ids.items():
+                index.setdefault(oid, []).extend(positions)
         self.size = self.staged_size
         self.rollback()
 
@@ -93,7 +102,17 @@ class _Collection:
     def result(self) -> list[Any]:
         if not self.changes:
             return self.base
-        return [item for pos in range(self.size) if (item := self.get(pos)) is not _REMOVED]
+        items = list(self.base)  # copied at C speed; only changed positions are touched
+        base_len = len(items)
+        removed = False
+        for pos in sorted(self.changes):
+            item = self.changes[pos]
+            removed = removed or item is _REMOVED
+            if pos < base_len:
+                items[pos] = item
+            elif item is not _REMOVED:
+                items.append(item)
+        return [item for item in items if item is not _REMOVED] if removed else items
 
 
 class WorkingCanvas:
@@ -223,9 +242,8 @@ class WorkingCanvas:
         pos = self._one(op.kind, op.id)
         coll.set(pos, _REMOVED)
         if op.kind == "node" and not self.nodes.find(op.id) and self.edges.valid:
-            for epos, edge in list(self.edges.live()):
-                if isinstance(edge, dict) and op.id in (edge.get("fromNode"), edge.get("toNode")):
-                    self.edges.set(epos, _REMOVED)
+            for epos in self.edges.touching(op.id):
+                self.edges.set(epos, _REMOVED)
         return []
 
     def _missing_ends(self, edge: JSONObject, fields: Any) -> list[Problem]:
