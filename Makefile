@@ -12,10 +12,12 @@ $(PY): pyproject.toml
 
 test: $(PY)
 	$(VENV)/bin/ruff check canvasd tests bench
+	$(VENV)/bin/mypy canvasd
 	$(PY) -m pytest
 
 lint: $(PY)
 	$(VENV)/bin/ruff check canvasd tests bench
+	$(VENV)/bin/mypy canvasd
 
 bench: $(PY)
 	$(PY) bench/canvas_io.py

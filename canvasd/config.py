@@ -43,7 +43,7 @@ class ReadCacheSettings(Section):
         True, description="Serve repeated reads from memory; off reads and parses the file every time.")
     max_entries: int = Field(512, gt=0, description="Most canvases held in the cache at once.")
     max_bytes: int = Field(
-        64 * 1024 * 1024, gt=0,
+        128 * 1024 * 1024, gt=0,
         description="Most memory the cache may account for: file bytes plus the estimated size of the parsed objects.",
     )
     ttl_seconds: float = Field(
@@ -92,9 +92,8 @@ class Settings(BaseSettings):
         nested_model_default_partial_update=True,
     )
 
-    read_cache: ReadCacheSettings = Field(default_factory=ReadCacheSettings, description=ReadCacheSettings.__doc__)
-    batch_writer: BatchWriterSettings = Field(
-        default_factory=BatchWriterSettings, description=BatchWriterSettings.__doc__)
+    read_cache: ReadCacheSettings = Field(ReadCacheSettings(), description=ReadCacheSettings.__doc__)
+    batch_writer: BatchWriterSettings = Field(BatchWriterSettings(), description=BatchWriterSettings.__doc__)
     json_engine: Literal["orjson", "json"] = Field(
         "orjson", description="Parser for canvas reads: orjson (fast) or the standard library's json (plain)."
     )

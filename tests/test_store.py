@@ -149,3 +149,24 @@ def test_orjson_refusal_of_valid_json_falls_back_to_the_plain_parser(write_canva
     path = write_canvas("surrogate.canvas", '{"nodes":[],"edges":[],"note":"half \\ud83d pair"}')
     assert engine.read(path).document["note"] == "half \ud83d pair"
     assert _m(engine, "canvasd_optimization_fallbacks_total", optimization="json_engine") == 1
+
+
+def test_cache_accounts_for_structure_a_refused_write_parsed(write_canvas, make_engine) -> None:
+    """A commit that writes nothing still parsed the lossless structure: the byte bound must see it."""
+    text = cf.obsidian(cf.big_doc(200_000))
+    paths = [write_canvas(f"{i}.canvas", text) for i in range(4)]
+    size = paths[0].stat().st_size
+    limit = size * 20
+    engine = make_engine(read_cache={"max_bytes": limit})
+    from canvasd.canvas import Patch
+    from canvasd.errors import CanvasValidationError
+
+    for p in paths:
+        _age(p)
+        engine.read(p)
+        before = _m(engine, "canvasd_read_cache_bytes")
+        with pytest.raises(CanvasValidationError):
+            engine.apply(p, Patch([{"op": "remove_node", "id": "no-such-node"}]))
+        assert _m(engine, "canvasd_read_cache_bytes") > before or _m(engine, "canvasd_read_cache_evictions_total")
+        assert _m(engine, "canvasd_read_cache_bytes") <= limit
+    assert _m(engine, "canvasd_read_cache_evictions_total") >= 2

@@ -298,3 +298,24 @@ def test_read_only_vault_reports_permission_error(small_fs: Path, make_engine) -
         engine.apply(path, _add(1))
     assert err.value.status == 403
     assert path.read_bytes() == before
+
+
+def test_a_symlinked_canvas_stays_a_symlink(tmp_path: Path, engine) -> None:
+    real = tmp_path / "real" / "Calculus.canvas"
+    real.parent.mkdir()
+    real.write_text(cf.obsidian(cf.learning_doc()))
+    link = tmp_path / "vault" / "Calculus.canvas"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    engine.apply(link, _add(1))
+    assert link.is_symlink() and "n1" in real.read_text()
+    assert not _temp_files(tmp_path)
+
+
+def test_owner_of_a_replaced_canvas_is_kept(canvas, engine) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root can create a file owned by another user to check this")
+    os.chown(canvas, 1234, 5678)
+    engine.apply(canvas, _add(1))
+    st = canvas.stat()
+    assert (st.st_uid, st.st_gid) == (1234, 5678)

@@ -59,12 +59,15 @@ def replace_file(target: Path, data: bytes, *, fsync: bool,
 
     `unchanged` is called just before the rename; if it returns False the temp file is removed and
     TargetChangedError raised. On any error no temp file is left behind and the target is untouched.
+    A symlinked canvas stays a symlink: the file it points to is replaced.
     """
+    if os.path.islink(target):
+        target = Path(os.path.realpath(target))
     temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
     try:
-        mode = os.stat(target).st_mode & 0o7777
+        old = os.stat(target)
     except FileNotFoundError:
-        mode = None
+        old = None
     except OSError as exc:
         raise write_error(target, exc) from None
     try:
@@ -73,8 +76,8 @@ def replace_file(target: Path, data: bytes, *, fsync: bool,
         raise write_error(target, exc) from None
     try:
         try:
-            if mode is not None:
-                os.fchmod(fd, mode)
+            if old is not None:
+                _keep_owner_and_mode(fd, old)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
@@ -98,6 +101,13 @@ def replace_file(target: Path, data: bytes, *, fsync: bool,
         except OSError as exc:
             raise write_error(target, exc) from None
     return st
+
+
+def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:
+    if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+        with contextlib.suppress(PermissionError):  # only root may give a file away; then keep ours
+            os.fchown(fd, old.st_uid, old.st_gid)
+    os.fchmod(fd, old.st_mode & 0o7777)
 
 
 def delete_file(target: Path, *, fsync: bool) -> None:

@@ -167,6 +167,8 @@ def _attempt(path: Path, requests: list[WriteRequest], store: CanvasStore, *, fs
     new_version = version
     if any(error is None for _, error, _ in outcomes):
         written, new_version = _write(path, snapshot, text, working, store, fsync=fsync, metrics=metrics)
+    if not written and snapshot is not None:
+        store.prime(snapshot)  # it now holds its parsed structure: let the cache account for it
     for request, error, existed in outcomes:
         if error is not None:
             request.future.set_exception(error)

@@ -2,11 +2,11 @@
 reuses those pieces for everything a change did not touch.
 
 `CanvasText.parse(text)` splits a canvas into its top-level members and the items of its `nodes` and
-`edges` arrays, each with the whitespace around it. `CanvasText.render(document)` produces the text of a
-changed document: untouched items (recognised by object identity, or by id and equal value) keep their
-bytes; a changed item keeps the bytes of its untouched members; new objects are written in the layout the
-file already uses (Obsidian's one-object-per-line tabs, 2-space pretty-print, multi-line tabs, minified,
-CRLF, BOM, final newline or not). A new canvas gets Obsidian's layout.
+`edges` arrays, each with the whitespace around it. `CanvasText.render(document)` gives the structure of a
+changed document (`.text` joins it): untouched items (recognised by object identity, or by id and equal
+value) keep their bytes; a changed item keeps the bytes of its untouched members; new objects are written
+in the layout the file already uses (Obsidian's one-object-per-line tabs, 2-space pretty-print, multi-line
+tabs, minified, CRLF, BOM, final newline or not). A new canvas gets Obsidian's layout.
 
 Parsing uses the standard library's C scanner because it reports where each value ends; reads that only
 need the document use the faster parser in `codec.py`.
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import compress, count
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from operator import is_not
 from typing import Any
 
@@ -31,7 +31,7 @@ ARRAY_KEYS = ("nodes", "edges")
 _WS = re.compile(r"[ \t\n\r]*")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _DECODER = json.JSONDecoder()
-_encode_basestring = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_basestring = json.encoder.encode_basestring
 
 
 class LayoutParseError(ValueError):
@@ -174,7 +174,7 @@ class Container:
         )
 
     def render(self, elements: list[Element], fallback: _Roles, pieces: list[str] | None = None,
-               check: set[int] | None = None) -> tuple[str, Container]:
+               check: set[int] | None = None, join: bool = True) -> tuple[str, Container]:
         """Text of this container holding `elements`, and the container that text parses to.
 
         With `pieces` (the elements' pieces) and `check` (positions that may need new whitespace: new
@@ -197,7 +197,8 @@ class Container:
                 roles.last_trail if is_last else roles.mid_trail)
             el = elements[i] = el.at(lead, trail, first, is_last)
             pieces[i] = el.piece
-        return _join(self.opener, pieces, self.closer), Container(self.opener, elements, self.empty, pieces)
+        text = _join(self.opener, pieces, self.closer) if join else ""
+        return text, Container(self.opener, elements, self.empty, pieces)
 
 
 def _join(opener: str, pieces: list[str], closer: str) -> str:
@@ -271,7 +272,11 @@ def _parse_container(text: str, pos: int, split_arrays: bool) -> tuple[Container
             except json.JSONDecodeError as exc:
                 raise explain_json_error(text, exc.pos, exc.msg) from None
         t = _ws(text, vend)
-        elements.append(Element(text[start:t], p - start, vstart - start, vend - start, key, value, parts=parts))
+        if parts is None:
+            elements.append(Element(text[start:t], p - start, vstart - start, vend - start, key, value))
+        else:  # a nodes/edges array: its text lives in its items' pieces only, never twice in memory
+            piece = text[start:vstart] + text[vend:t]
+            elements.append(Element(piece, p - start, vstart - start, vstart - start, key, value, parts=parts))
         if t >= len(text):
             raise explain_json_error(text, t, "unexpected end of file")
         if text[t] == ",":
@@ -392,8 +397,8 @@ class _ArrayRenderer:
         self._used: set[int] = set()
         self._style: _ItemStyle | None = None
 
-    def render(self, items: list[Any]) -> tuple[str, Container]:
-        """Text and structure of the array holding `items`."""
+    def render(self, items: list[Any]) -> Container:
+        """The structure of the array holding `items` (its text is joined once, by CanvasText.text)."""
         old_elements, old_pieces, old_values = self.old.elements, self.old.pieces, self.old.values
         n_old, n = len(old_elements), len(items)
         elements: list[Element] = []
@@ -424,7 +429,7 @@ class _ArrayRenderer:
             pieces.append(element.piece)
             j += 1
         fallback = self.layout.roles(self.depth, self.layout.multiline)
-        return self.old.render(elements, fallback, pieces, check)
+        return self.old.render(elements, fallback, pieces, check, join=False)[1]
 
     def _identity_index(self) -> dict[int, int]:
         if self._by_identity is None:
@@ -437,8 +442,8 @@ class _ArrayRenderer:
         for k in range(i + 1, min(i + 4, len(values))):
             if values[k] is item:
                 return k
-        k = self._identity_index().get(id(item))
-        return k if k is not None and k > i and values[k] is item else None
+        found = self._identity_index().get(id(item))
+        return found if found is not None and found > i and values[found] is item else None
 
     def _in_place(self, item: JSONObject, i: int) -> tuple[Element, bool]:
         """The element for a changed version of the old item at `i` (same id, same place)."""
@@ -565,11 +570,14 @@ def _colon_of(member: Element) -> str:
 
 @dataclass(eq=False)
 class CanvasText:
-    """A canvas's text with its structure; `document` is the parsed canvas (treat it as read-only)."""
+    """A canvas's structure; `text` joins it into the file's text, `document` is the parsed canvas (read-only).
 
-    text: str
-    prefix: str  # BOM and whitespace before '{'
-    root: Container
+    The text is held once, in pieces: each nodes/edges item keeps its own, the top level keeps only what
+    lies around the arrays. `root` is None for a blank file (no JSON at all).
+    """
+
+    prefix: str  # BOM and whitespace before '{' (a blank file's whole text)
+    root: Container | None
     suffix: str  # whatever follows '}' (the final newline, or nothing)
     document: JSONObject
     _members: dict[str, Element] = field(default_factory=dict)
@@ -581,7 +589,7 @@ class CanvasText:
         body = text[len(bom):]
         start = _ws(body, 0)
         if start == len(body):
-            return cls(text, text, Container("{", []), "", {})
+            return cls(text, None, "", {})
         if body[start] != "{":
             if body[start] == "[":
                 raise LayoutParseError(start, "a canvas must be a JSON object, not an array", body)
@@ -592,16 +600,44 @@ class CanvasText:
         if tail != len(body):
             raise LayoutParseError(tail, "unexpected text after the canvas object", body)
         document = {el.key: el.value for el in root.elements if el.key is not None}
-        return cls(text, bom + body[:start], root, body[end:], document)
+        return cls(bom + body[:start], root, body[end:], document)
 
     @classmethod
     def new(cls) -> CanvasText:
         """An empty canvas that renders new content in Obsidian's layout."""
-        return cls("", "", Container("{", []), "", {})
+        return cls("", None, "", {})
+
+    @property
+    def text(self) -> str:
+        """The canvas's text, joined from its pieces with a single copy."""
+        if self.root is None:
+            return self.prefix
+        fragments = [self.prefix, "{"]
+        elements = self.root.elements
+        if not elements:
+            fragments.append(self.root.empty)
+        for i, el in enumerate(elements):
+            if i:
+                fragments.append(",")
+            if el.parts is None:
+                fragments.append(el.piece)
+                continue
+            fragments += (el.piece[: el.b], el.parts.opener)
+            if el.parts.elements:
+                interleaved = [","] * (2 * len(el.parts.elements) - 1)
+                interleaved[0::2] = el.parts.pieces
+                fragments += interleaved
+            else:
+                fragments.append(el.parts.empty)
+            fragments += (el.parts.closer, el.piece[el.c :])
+        fragments += ("}", self.suffix)
+        return "".join(fragments)
 
     @cached_property
     def layout(self) -> Layout:
         """The layout this file uses, learned from its own whitespace (Obsidian's for an empty file)."""
+        if self.root is None:
+            return OBSIDIAN
         els = self.root.elements
         if not els:
             return OBSIDIAN if not self.root.empty or "\n" in self.root.empty else Layout(multiline=False)
@@ -641,7 +677,7 @@ class CanvasText:
         return bool(indent) and not indent.startswith("\t")
 
     def _member(self, key: str) -> Element | None:
-        if not self._members and self.root.elements:
+        if not self._members and self.root is not None and self.root.elements:
             self._members = {el.key: el for el in self.root.elements if el.key is not None}
         return self._members.get(key)
 
@@ -651,7 +687,10 @@ class CanvasText:
             return self
         layout = self.layout
         elements: list[Element] = []
-        templates = {key: (self._array_elements(key) or [None])[-1] for key in ARRAY_KEYS}
+        templates: dict[str, Element | None] = {}
+        for key in ARRAY_KEYS:
+            items = self._array_elements(key)
+            templates[key] = items[-1] if items else None
         for key, value in document.items():
             old = self._member(key)
             if old is not None and old.value is value:
@@ -660,17 +699,16 @@ class CanvasText:
             if key in ARRAY_KEYS and isinstance(value, list):
                 other = templates[ARRAY_KEYS[1 - ARRAY_KEYS.index(key)]]
                 old_parts = old.parts if old is not None else None
-                text, parts = _ArrayRenderer(old_parts, layout, 1, other).render(value)
-                elements.append(_replaced(old, key, text, value, parts, layout))
+                parts = _ArrayRenderer(old_parts, layout, 1, other).render(value)
+                elements.append(_replaced(old, key, "", value, parts, layout))
             elif old is not None and _same(old.value, value):
                 elements.append(old)
             else:
                 prefix = _indent_of(old.lead) if old is not None else (layout.indent if layout.multiline else "")
                 text = dump_value(value, layout, prefix, layout.multiline and layout.nested_multiline)
                 elements.append(_replaced(old, key, text, value, None, layout))
-        body, root = self.root.render(elements, layout.roles(0, layout.multiline))
-        text = "".join((self.prefix, body, self.suffix))
-        return CanvasText(text, self.prefix, root, self.suffix, document)
+        _, root = (self.root or Container("{", [])).render(elements, layout.roles(0, layout.multiline), join=False)
+        return CanvasText(self.prefix, root, self.suffix, document)
 
 
 def _replaced(old: Element | None, key: str, text: str, value: Any, parts: Container | None,

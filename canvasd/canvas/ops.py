@@ -91,12 +91,12 @@ def _parse_op(raw: Any) -> Op:
         obj = raw.get(kind)
         if not isinstance(obj, dict):
             raise _Malformed(f"{name} needs '{kind}': a JSON object")
-        return AddOp(kind, obj)  # type: ignore[arg-type]
+        return AddOp(kind, obj)
     oid = raw.get("id")
     if not isinstance(oid, str) or not oid:
         raise _Malformed(f"{name} needs 'id': a non-empty string")
     if action == "remove":
-        return RemoveOp(kind, oid)  # type: ignore[arg-type]
+        return RemoveOp(kind, oid)
     set_ = raw.get("set", {})
     unset = raw.get("unset", [])
     if not isinstance(set_, dict):
@@ -110,7 +110,7 @@ def _parse_op(raw: Any) -> Op:
         raise _Malformed(f"fields both set and unset: {', '.join(both)}")
     if "id" in set_ or "id" in unset:
         raise _Malformed(f"a {kind}'s 'id' cannot change (remove it and add a new one)")
-    return UpdateOp(kind, oid, set_, tuple(unset))  # type: ignore[arg-type]
+    return UpdateOp(kind, oid, set_, tuple(unset))
 
 
 def op_to_json(op: Op) -> JSONObject:

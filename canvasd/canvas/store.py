@@ -29,10 +29,10 @@ from canvasd.types import JSONObject, Signature
 
 log = logging.getLogger(__name__)
 
-# Measured with tracemalloc on the corpus: a parsed document takes 2-4x its file size in Python objects,
-# the lossless structure used for writing 8-10x.
+# Measured with tracemalloc on the corpus and generated canvases: a parsed document takes 2-4x its file
+# size in Python objects; the lossless structure used for writing (which holds its own document) 6-7x.
 _DOCUMENT_WEIGHT = 4
-_STRUCTURE_WEIGHT = 10
+_STRUCTURE_WEIGHT = 7
 _READ_ATTEMPTS = 3
 
 
@@ -77,7 +77,10 @@ class CanvasSnapshot:
 
     @cached_property
     def canvas_text(self) -> CanvasText:
-        return parse_canvas_text(self.raw, self.path)
+        text = parse_canvas_text(self.raw, self.path)
+        # One parsed document per snapshot: the structure's replaces the one a read parsed (equal values).
+        self.__dict__["document"] = text.document
+        return text
 
     @cached_property
     def problems(self) -> list[Problem]:
@@ -158,7 +161,7 @@ class _BoundedTTLCache(TTLCache[str, CanvasSnapshot]):
         self.max_entries = settings.max_entries
         self._metrics = metrics
 
-    def __setitem__(self, key: str, value: CanvasSnapshot) -> None:  # type: ignore[override]
+    def __setitem__(self, key: str, value: CanvasSnapshot) -> None:
         if key not in self:
             self.expire()
             while len(self) >= self.max_entries:
@@ -245,9 +248,14 @@ class CachedCanvasStore:
             self.metrics.read_cache_bytes.set(self._cache.currsize)
 
     def prime(self, snapshot: CanvasSnapshot) -> None:
-        """Remember a snapshot the writer just committed, so the next read costs a stat."""
+        """Remember a snapshot the writer committed or parsed, so the next read costs a stat (and the cache
+        accounts for what the snapshot holds now)."""
         if snapshot.signature is not None:
-            self._store(os.fspath(snapshot.path), snapshot)
+            key = os.fspath(snapshot.path)
+            with self._lock:
+                current = self._cache.get(key)
+            if current is None or current is snapshot or current.signature != snapshot.signature:
+                self._store(key, snapshot)
 
     def invalidate(self, path: Path) -> None:
         """Forget a file (it changed or was deleted)."""

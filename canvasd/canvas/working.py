@@ -40,13 +40,14 @@ class _Collection:
     def _index(self) -> dict[str, list[int]]:
         if self._ids is None:
             ids = [item.get("id") if type(item) is dict else None for item in self.base]
-            index = {oid: [pos] for pos, oid in enumerate(ids)}
+            index: dict[Any, list[int]] = {oid: [pos] for pos, oid in enumerate(ids)}
             if len(index) < len(ids):  # duplicates (or items without id): keep every position
                 index = {}
                 for pos, oid in enumerate(ids):
                     index.setdefault(oid, []).append(pos)
             index.pop(None, None)
             self._ids = index
+            return index
         return self._ids
 
     def get(self, pos: int) -> Any:
