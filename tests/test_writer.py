@@ -144,8 +144,14 @@ def test_file_mode_is_kept_and_non_canvas_paths_refused(canvas, tmp_path: Path, 
     engine.apply(canvas, _add(1))
     assert stat.S_IMODE(canvas.stat().st_mode) == 0o640
     with pytest.raises(CanvasPathError):
-        engine.apply(tmp_path / "notes.md", Replace({"nodes": []}))
+        engine.submit(tmp_path / "notes.md", Replace({"nodes": []}))  # refused before anything is queued
     assert not (tmp_path / "notes.md").exists()
+    secret = tmp_path / "secret.md"
+    secret.write_text("my notes")
+    (tmp_path / "trap.canvas").symlink_to(secret)
+    with pytest.raises(CanvasPathError, match="symlink"):
+        engine.apply(tmp_path / "trap.canvas", Replace({"nodes": []}))
+    assert secret.read_text() == "my notes"
 
 
 def test_malformed_file_is_replaced_only_by_a_caller_who_saw_it(write_canvas, engine) -> None:

@@ -7,6 +7,7 @@ starts over from the newer file instead of overwriting it.
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -125,6 +126,14 @@ def commit_requests(path: Path, requests: list[WriteRequest], store: CanvasStore
     fail_requests(requests, CanvasBusyError(path, _ATTEMPTS))
 
 
+def check_canvas_path(path: Path) -> None:
+    """Refuse to write anything but a `.canvas` file (a symlink must point at one too)."""
+    if path.suffix != ".canvas":
+        raise CanvasPathError(path, "only .canvas files are written")
+    if path.is_symlink() and Path(os.path.realpath(path)).suffix != ".canvas":
+        raise CanvasPathError(path, "it is a symlink to a file that is not a .canvas file")
+
+
 def fail_requests(requests: list[WriteRequest], error: BaseException) -> None:
     """Give `error` to every request not resolved yet."""
     for request in requests:
@@ -192,8 +201,7 @@ def _refusal(path: Path, request: WriteRequest, working: WorkingCanvas, version:
 def _write(path: Path, snapshot: CanvasSnapshot | None, text: CanvasText | None, working: WorkingCanvas,
            store: CanvasStore, *, fsync: bool, metrics: Metrics) -> tuple[bool, str | None]:
     """Write the working canvas if it differs from the file: (whether it wrote, the version now)."""
-    if path.suffix != ".canvas":
-        raise CanvasPathError(path, "only .canvas files are written")
+    check_canvas_path(path)
     old_version = snapshot.version if snapshot is not None else None
 
     def unchanged() -> bool:

@@ -111,17 +111,3 @@ def _parse_op(raw: Any) -> Op:
     if "id" in set_ or "id" in unset:
         raise _Malformed(f"a {kind}'s 'id' cannot change (remove it and add a new one)")
     return UpdateOp(kind, oid, set_, tuple(unset))
-
-
-def op_to_json(op: Op) -> JSONObject:
-    """The wire form of an op (inverse of parse_ops for one op)."""
-    if isinstance(op, AddOp):
-        return {"op": f"add_{op.kind}", op.kind: op.obj}
-    if isinstance(op, RemoveOp):
-        return {"op": f"remove_{op.kind}", "id": op.id}
-    out: JSONObject = {"op": f"update_{op.kind}", "id": op.id}
-    if op.set:
-        out["set"] = op.set
-    if op.unset:
-        out["unset"] = list(op.unset)
-    return out

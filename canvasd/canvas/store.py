@@ -264,13 +264,6 @@ class CachedCanvasStore:
             self.metrics.read_cache_entries.set(len(self._cache))
             self.metrics.read_cache_bytes.set(self._cache.currsize)
 
-    def clear(self) -> None:
-        """Forget everything (cache maintenance, tests)."""
-        with self._lock:
-            self._cache.clear()
-            self.metrics.read_cache_entries.set(0)
-            self.metrics.read_cache_bytes.set(0)
-
     def expire(self) -> None:
         """Drop entries past their TTL now (a periodic job calls this so an idle daemon shrinks)."""
         with self._lock:

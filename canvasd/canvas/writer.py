@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from canvasd.canvas.atomic import sweep_temp_files
-from canvasd.canvas.commit import CommitResult, WriteRequest, commit_requests, fail_requests
+from canvasd.canvas.commit import CommitResult, WriteRequest, check_canvas_path, commit_requests, fail_requests
 from canvasd.canvas.store import CanvasStore
 from canvasd.config import BatchWriterSettings
 from canvasd.errors import CanvasdError, WriterClosedError, WriteTimeoutError
@@ -73,6 +73,7 @@ class DirectCanvasWriter:
         """Commit `request` now; the returned future is already resolved."""
         if self._closed:
             raise WriterClosedError
+        check_canvas_path(path)
         self._metrics.write_requests.inc()
         self._metrics.logical_ops.inc(request.op_count)
         self.commit(path, [request])
@@ -137,6 +138,7 @@ class BatchingCanvasWriter:
 
     def submit(self, path: Path, request: WriteRequest) -> Future[CommitResult]:
         """Queue `request`; its future resolves once the batch holding it is durable."""
+        check_canvas_path(path)
         now = time.monotonic()
         with self._cond:
             if self._closed:
