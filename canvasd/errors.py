@@ -169,7 +169,7 @@ class CanvasWriteError(CanvasdError):
         self.path = str(path)
         self.reason = reason
         self.errno = errno
-        super().__init__(f"could not write canvas '{self.path}': {reason}; the previous file is intact")
+        super().__init__(f"could not write canvas '{self.path}': {reason}; nothing on disk was changed")
 
     def details(self) -> dict[str, Any]:
         return {"path": self.path, "reason": self.reason, "errno": self.errno}

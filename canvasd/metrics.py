@@ -35,6 +35,9 @@ class Metrics:
         self.external_edit_retries = Counter(
             "canvasd_canvas_external_edit_retries",
             "Commits redone because another program changed the canvas while it was being written.", registry=r)
+        self.parse_retries = Counter(
+            "canvasd_canvas_parse_retries",
+            "Re-reads of a just-modified canvas that did not parse (another program was mid-write).", registry=r)
         self.commit_seconds = Histogram(
             "canvasd_canvas_commit_seconds", "Time to commit one batch durably (read, apply, write, fsync, rename).",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)

@@ -96,6 +96,32 @@ def test_external_edit_inside_the_window_is_preserved(canvas, make_engine) -> No
     assert {"obsidian", "n1"} <= ids
 
 
+def test_a_half_written_canvas_is_read_again_before_a_patch_fails(canvas, make_engine) -> None:
+    """Obsidian truncates and rewrites in place: a commit must not fail on the half-written moment."""
+    engine = make_engine(batch_writer={"enabled": False})
+    full = canvas.read_bytes()
+    canvas.write_bytes(full[: len(full) // 2])  # Obsidian is mid-write
+    finisher = threading.Timer(0.03, canvas.write_bytes, args=(full,))
+    finisher.start()
+    try:
+        engine.apply(canvas, _add(1))
+    finally:
+        finisher.join()
+    assert engine.metrics.value("canvasd_canvas_parse_retries_total") >= 1
+    ids = [n["id"] for n in json.loads(canvas.read_text())["nodes"]]
+    assert ids[-1] == "n1" and len(ids) == len(cf.learning_doc()["nodes"]) + 1
+
+
+def test_a_canvas_that_stays_broken_is_reported_not_rewritten(write_canvas, make_engine) -> None:
+    engine = make_engine(batch_writer={"enabled": False})
+    text = cf.INVALID["trailing_comma_in_nodes"][0]
+    path = write_canvas("broken.canvas", text)
+    with pytest.raises(CanvasParseError):
+        engine.apply(path, _add(1))
+    assert engine.metrics.value("canvasd_canvas_parse_retries_total") == 2  # recent: re-read twice, then believed
+    assert path.read_text() == text
+
+
 def test_target_changed_just_before_rename_aborts_without_leftovers(tmp_path: Path) -> None:
     target = tmp_path / "a.canvas"
     target.write_text("old")
@@ -285,7 +311,7 @@ def test_full_disk_leaves_the_old_file_intact_and_no_temp_file(small_fs: Path, m
     big = {"id": "big", "type": "text", "text": "x" * 50_000, **{k: v for k, v in TEXT.items() if k != "type"}}
     with pytest.raises(DiskFullError) as err:
         engine.apply(path, Patch([{"op": "add_node", "node": big}]))
-    assert err.value.status == 507 and "previous file is intact" in str(err.value)
+    assert err.value.status == 507 and "nothing on disk was changed" in str(err.value)
     assert path.read_bytes() == before
     assert not _temp_files(small_fs)
     assert engine.read(path).raw == before

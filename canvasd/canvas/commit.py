@@ -34,6 +34,10 @@ from canvasd.metrics import Metrics
 from canvasd.types import JSONObject
 
 _ATTEMPTS = 5
+# Obsidian saves by truncating and rewriting in place: a file modified this recently that does not parse
+# may be half-written, so it is read again after a pause before the parse error is believed.
+_SETTLING_NS = 2_000_000_000
+_SETTLE_PAUSES = (0.05, 0.15)
 _PENDING = "(uncommitted)"  # the version of a canvas an earlier request in the same batch changed
 
 
@@ -141,20 +145,29 @@ def fail_requests(requests: list[WriteRequest], error: BaseException) -> None:
             request.future.set_exception(error)
 
 
-def _read(path: Path, store: CanvasStore) -> tuple[CanvasSnapshot | None, CanvasText | None, CanvasParseError | None]:
-    try:
-        snapshot = store.read(path, parse=False)
-    except CanvasNotFoundError:
-        return None, None, None
-    try:
-        return snapshot, snapshot.canvas_text, None
-    except CanvasParseError as exc:
-        return snapshot, None, exc
+def _read(path: Path, store: CanvasStore,
+          metrics: Metrics) -> tuple[CanvasSnapshot | None, CanvasText | None, CanvasParseError | None]:
+    """The canvas as it is now, parsed for writing (or why it does not parse)."""
+    for pause in (*_SETTLE_PAUSES, None):
+        try:
+            snapshot = store.read(path, parse=False)
+        except CanvasNotFoundError:
+            return None, None, None
+        try:
+            return snapshot, snapshot.canvas_text, None
+        except CanvasParseError as exc:
+            error = exc
+            recent = snapshot.signature is not None and time.time_ns() - snapshot.signature[0] < _SETTLING_NS
+            if pause is None or not recent:
+                break
+            metrics.parse_retries.inc()
+            time.sleep(pause)
+    return snapshot, None, error
 
 
 def _attempt(path: Path, requests: list[WriteRequest], store: CanvasStore, *, fsync: bool,
              metrics: Metrics) -> None:
-    snapshot, text, parse_error = _read(path, store)
+    snapshot, text, parse_error = _read(path, store, metrics)
     version = snapshot.version if snapshot is not None else None
     working = WorkingCanvas(text.document if text is not None else None)
     outcomes: list[tuple[WriteRequest, CanvasdError | None, bool]] = []
