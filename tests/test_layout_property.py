@@ -73,3 +73,13 @@ def test_render_writes_exactly_the_new_document_and_keeps_untouched_items(doc, l
     assert again.text == rendered.text
     reparsed = CanvasText.parse(rendered.text)
     assert reparsed.document == rendered.document
+
+
+@settings(max_examples=100, deadline=None)
+@given(doc=documents, layout=layouts, data=st.data())
+def test_bytes_kept_per_item_equal_the_encoded_text_across_edits(doc, layout, data) -> None:
+    canvas = CanvasText.parse(cf.LAYOUTS[layout](doc))
+    assert canvas.data == canvas.text.encode()
+    for _ in range(3):  # the per-item encodings are carried from one render to the next
+        canvas = canvas.render(data.draw(edits(canvas.document)))
+        assert canvas.data == canvas.text.encode()

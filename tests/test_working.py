@@ -42,6 +42,18 @@ def test_op_format_errors_name_every_bad_op() -> None:
         Patch({"op": "add_node"})  # type: ignore[arg-type]
 
 
+def test_patches_are_private_copies_of_json(canvas, engine) -> None:
+    node = {"id": "mine", **TEXT}
+    request = Patch([{"op": "add_node", "node": node}])
+    node["text"] = "changed after submitting"
+    engine.apply(canvas, request)
+    assert _doc(canvas)["nodes"][-1]["text"] == "t"
+    assert engine.read(canvas).document["nodes"][-1]["text"] == "t"
+    for bad in (float("nan"), {1, 2}, object()):
+        with pytest.raises(OpFormatError, match="must be JSON values"):
+            Patch([{"op": "update_node", "id": "mine", "set": {"score": bad}}])
+
+
 def test_new_nodes_are_validated_strictly_before_queueing() -> None:
     with pytest.raises(CanvasValidationError) as err:
         Patch([{"op": "add_node", "node": {"id": "a", "type": "text", "x": 0, "y": "1", "width": 0,

@@ -7,6 +7,7 @@ starts over from the newer file instead of overwriting it.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from concurrent.futures import Future
@@ -28,6 +29,7 @@ from canvasd.errors import (
     CanvasParseError,
     CanvasPathError,
     CanvasValidationError,
+    OpFormatError,
     Problem,
 )
 from canvasd.metrics import Metrics
@@ -70,6 +72,10 @@ class Patch(WriteRequest):
 
     def __init__(self, ops: list[Any], *, if_version: str | None = None) -> None:
         super().__init__(if_version=if_version)
+        try:  # a private copy: the caller may reuse its dicts; and anything that is not JSON is refused here
+            ops = json.loads(json.dumps(ops, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise OpFormatError([Problem("not_json", f"ops must be JSON values: {exc}", kind="op")]) from None
         self.ops: list[Op] = parse_ops(ops)
         problems: list[Problem] = []
         for op in self.ops:  # what an add introduces is checked before anything is queued
@@ -86,7 +92,10 @@ class Patch(WriteRequest):
 
 
 class Replace(WriteRequest):
-    """Replace the whole canvas (creating it if needed); untouched objects keep their bytes."""
+    """Replace the whole canvas (creating it if needed); untouched objects keep their bytes.
+
+    The engine takes `document` over (it is not copied, canvases can be large): do not change it afterwards.
+    """
 
     def __init__(self, document: JSONObject, *, if_version: str | None = None) -> None:
         super().__init__(if_version=if_version)
@@ -237,7 +246,7 @@ def _write(path: Path, snapshot: CanvasSnapshot | None, text: CanvasText | None,
     if text is not None and document is text.document:
         return False, old_version
     new_text = (text if text is not None else CanvasText.new()).render(document)
-    data = new_text.text.encode("utf-8")
+    data = new_text.data
     if snapshot is not None and data == snapshot.raw:
         return False, old_version
     st = replace_file(path, data, fsync=fsync, unchanged=unchanged)

@@ -144,6 +144,7 @@ class Container:
     empty: str = ""
     _pieces: list[str] | None = None
     _values: list[Any] | None = None
+    _encoded: list[bytes] | None = None  # the pieces as UTF-8, once a write needed them (then carried along)
 
     @property
     def closer(self) -> str:
@@ -154,6 +155,12 @@ class Container:
         if self._pieces is None:
             self._pieces = [el.piece for el in self.elements]
         return self._pieces
+
+    @property
+    def encoded(self) -> list[bytes]:
+        if self._encoded is None:
+            self._encoded = [piece.encode() for piece in self.pieces]
+        return self._encoded
 
     @property
     def values(self) -> list[Any]:
@@ -174,11 +181,13 @@ class Container:
         )
 
     def render(self, elements: list[Element], fallback: _Roles, pieces: list[str] | None = None,
-               check: set[int] | None = None, join: bool = True) -> tuple[str, Container]:
+               check: set[int] | None = None, join: bool = True,
+               encoded: list[bytes] | None = None) -> tuple[str, Container]:
         """Text of this container holding `elements`, and the container that text parses to.
 
         With `pieces` (the elements' pieces) and `check` (positions that may need new whitespace: new
-        elements, moved first/last ones), only those positions are looked at; otherwise all are.
+        elements, moved first/last ones), only those positions are looked at; otherwise all are. `encoded`
+        (the pieces as UTF-8) is kept up to date with them when given.
         """
         if not elements:
             return self.opener + self.empty + self.closer, Container(self.opener, [], self.empty)
@@ -197,13 +206,15 @@ class Container:
                 roles.last_trail if is_last else roles.mid_trail)
             el = elements[i] = el.at(lead, trail, first, is_last)
             pieces[i] = el.piece
+            if encoded is not None:
+                encoded[i] = el.piece.encode()
         text = _join(self.opener, pieces, self.closer) if join else ""
-        return text, Container(self.opener, elements, self.empty, pieces)
+        return text, Container(self.opener, elements, self.empty, pieces, _encoded=encoded)
 
 
 def _join(opener: str, pieces: list[str], closer: str) -> str:
     """opener + ','.join(pieces) + closer, copying the (possibly megabytes of) text only once."""
-    parts = [","] * (2 * len(pieces) + 1)
+    parts: list[str] = [","] * (2 * len(pieces) + 1)
     parts[0], parts[-1] = opener, closer
     parts[1::2] = pieces
     return "".join(parts)
@@ -400,9 +411,11 @@ class _ArrayRenderer:
     def render(self, items: list[Any]) -> Container:
         """The structure of the array holding `items` (its text is joined once, by CanvasText.text)."""
         old_elements, old_pieces, old_values = self.old.elements, self.old.pieces, self.old.values
+        old_encoded = self.old._encoded
         n_old, n = len(old_elements), len(items)
         elements: list[Element] = []
         pieces: list[str] = []
+        encoded: list[bytes] | None = [] if old_encoded is not None else None
         check: set[int] = set()
         i = j = 0
         while j < n:
@@ -412,6 +425,8 @@ class _ArrayRenderer:
                     check.update((j, j + run - 1))
                 elements += old_elements[i : i + run]
                 pieces += old_pieces[i : i + run]
+                if encoded is not None and old_encoded is not None:
+                    encoded += old_encoded[i : i + run]
                 i += run
                 j += run
                 continue
@@ -427,9 +442,11 @@ class _ArrayRenderer:
             check.add(len(elements))
             elements.append(element)
             pieces.append(element.piece)
+            if encoded is not None:
+                encoded.append(element.piece.encode())
             j += 1
         fallback = self.layout.roles(self.depth, self.layout.multiline)
-        return self.old.render(elements, fallback, pieces, check, join=False)[1]
+        return self.old.render(elements, fallback, pieces, check, join=False, encoded=encoded)[1]
 
     def _identity_index(self) -> dict[int, int]:
         if self._by_identity is None:
@@ -610,28 +627,43 @@ class CanvasText:
     @property
     def text(self) -> str:
         """The canvas's text, joined from its pieces with a single copy."""
+        return "".join(self._fragments(str))
+
+    @property
+    def data(self) -> bytes:
+        """The canvas's UTF-8 bytes; items' encodings are kept, so a write re-encodes only what changed."""
+        return b"".join(self._fragments(bytes))
+
+    def _fragments(self, kind: type) -> list[Any]:
+        as_bytes = kind is bytes
+
+        def enc(text: str) -> Any:
+            return text.encode() if as_bytes else text
+
         if self.root is None:
-            return self.prefix
-        fragments = [self.prefix, "{"]
+            return [enc(self.prefix)]
+        comma = enc(",")
+        fragments = [enc(self.prefix), enc("{")]
         elements = self.root.elements
         if not elements:
-            fragments.append(self.root.empty)
+            fragments.append(enc(self.root.empty))
         for i, el in enumerate(elements):
             if i:
-                fragments.append(",")
+                fragments.append(comma)
             if el.parts is None:
-                fragments.append(el.piece)
+                fragments.append(enc(el.piece))
                 continue
-            fragments += (el.piece[: el.b], el.parts.opener)
-            if el.parts.elements:
-                interleaved = [","] * (2 * len(el.parts.elements) - 1)
-                interleaved[0::2] = el.parts.pieces
+            parts = el.parts
+            fragments += (enc(el.piece[: el.b]), enc(parts.opener))
+            if parts.elements:
+                interleaved = [comma] * (2 * len(parts.elements) - 1)
+                interleaved[0::2] = parts.encoded if as_bytes else parts.pieces
                 fragments += interleaved
             else:
-                fragments.append(el.parts.empty)
-            fragments += (el.parts.closer, el.piece[el.c :])
-        fragments += ("}", self.suffix)
-        return "".join(fragments)
+                fragments.append(enc(parts.empty))
+            fragments += (enc(parts.closer), enc(el.piece[el.c :]))
+        fragments += (enc("}"), enc(self.suffix))
+        return fragments
 
     @cached_property
     def layout(self) -> Layout:

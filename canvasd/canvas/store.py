@@ -30,9 +30,10 @@ from canvasd.types import JSONObject, Signature
 log = logging.getLogger(__name__)
 
 # Measured with tracemalloc on the corpus and generated canvases: a parsed document takes 2-4x its file
-# size in Python objects; the lossless structure used for writing (which holds its own document) 6-7x.
+# size in Python objects; the lossless structure used for writing (its own document, the text in pieces
+# and their UTF-8 encodings) 7-8x.
 _DOCUMENT_WEIGHT = 4
-_STRUCTURE_WEIGHT = 7
+_STRUCTURE_WEIGHT = 8
 _READ_ATTEMPTS = 3
 
 
