@@ -142,6 +142,11 @@ def make_canvas(target: int, seed: int) -> tuple[bytes, list[str]]:
     return raw, text_ids
 
 
+def make_canvases(count: int, low: int, high: int, seed: int) -> list[tuple[bytes, list[str]]]:
+    """`count` canvases of random sizes between `low` and `high` bytes (reproducible)."""
+    return [make_canvas(random.Random(c).randint(low, high), seed=seed + c) for c in range(count)]
+
+
 def write_aged(path: Path, raw: bytes) -> None:
     """Write a canvas and move its mtime AGE_NS into the past, so cached reads need no byte-for-byte check."""
     path.write_bytes(raw)
@@ -264,10 +269,7 @@ def bench_burst(root: Path, n_patches: int) -> dict:
 
 def bench_agents(root: Path, n_patches: int, n_agents: int, n_canvases: int) -> dict:
     """Section 3b: agents each sending a patch every 5-20 ms to random canvases, without waiting."""
-    canvases = []
-    for c in range(n_canvases):
-        raw, ids = make_canvas(random.Random(c).randint(20 * KIB, 50 * KIB), seed=1000 + c)
-        canvases.append((raw, ids))
+    canvases = make_canvases(n_canvases, 20 * KIB, 50 * KIB, seed=1000)
     out: dict = {}
     for mode, batching in (("batched", True), ("unbatched", False)):
         paths = []
@@ -324,10 +326,7 @@ def bench_agents(root: Path, n_patches: int, n_agents: int, n_canvases: int) -> 
 
 def bench_zipf(root: Path, n_ops: int, n_canvases: int, s: float) -> dict:
     """Section 4: Zipf reads over n_canvases, one durable patch per ten reads; cache on vs off."""
-    canvases = []
-    for c in range(n_canvases):
-        raw, ids = make_canvas(random.Random(c).randint(10 * KIB, 50 * KIB), seed=5000 + c)
-        canvases.append((raw, ids))
+    canvases = make_canvases(n_canvases, 10 * KIB, 50 * KIB, seed=5000)
     rng = random.Random(42)
     ranks = list(range(n_canvases))
     rng.shuffle(ranks)  # rank k -> canvas ranks[k]
