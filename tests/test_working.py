@@ -132,6 +132,20 @@ def test_problems_in_the_file_are_kept_and_reported(write_canvas, engine) -> Non
     assert len(_doc(dangling)["edges"]) == 1
 
 
+def test_non_string_ids_in_the_file_are_reported_and_worked_around(write_canvas, engine) -> None:
+    odd = [{"id": [1], "type": "text", "text": "a", "x": 0, "y": 0, "width": 1, "height": 1},
+           {"id": {"k": 2}, "type": "text", "text": "b", "x": 0, "y": 0, "width": 1, "height": 1}]
+    path = write_canvas("odd.canvas", cf.obsidian({"nodes": [*odd, cf.node(0)], "edges": []}))
+    assert {p.field for p in engine.read(path).problems} == {"id"}
+    engine.apply(path, Patch([{"op": "update_node", "id": cf.node(0)["id"], "set": {"color": "4"}},
+                              {"op": "add_node", "node": {"id": "new", **TEXT}}]))
+    doc = _doc(path)
+    assert doc["nodes"][:2] == odd and doc["nodes"][2]["color"] == "4" and doc["nodes"][3]["id"] == "new"
+    doc["nodes"][3]["text"] = "replaced"
+    engine.apply(path, Replace(doc))  # a replace renders against the same odd items
+    assert _doc(path) == doc
+
+
 def test_replace_refuses_only_problems_it_introduces(write_canvas, engine) -> None:
     path = write_canvas("d.canvas", cf.variants()["dangling_edges"])
     doc = json.loads(path.read_text())

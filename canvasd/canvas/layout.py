@@ -486,7 +486,7 @@ class _ArrayRenderer:
 
     def _previous(self, item: Any, i: int) -> int | None:
         """The old item with the same id as `item` (the one at `i` first), not yet used."""
-        if not isinstance(item, dict) or "id" not in item:
+        if not isinstance(item, dict) or type(item.get("id")) is not str:
             return None
         oid = item["id"]
         values = self.old.values
@@ -496,8 +496,8 @@ class _ArrayRenderer:
         if self._by_id is None:
             self._by_id = {}
             for k, value in enumerate(values):
-                if isinstance(value, dict):
-                    self._by_id.setdefault(value.get("id"), []).append(k)
+                if isinstance(value, dict) and type(value.get("id")) is str:
+                    self._by_id.setdefault(value["id"], []).append(k)
         for k in self._by_id.get(oid, ()):
             if k not in self._used:
                 self._used.add(k)

@@ -22,6 +22,7 @@ from cachetools import TTLCache
 
 from canvasd.canvas.codec import CanvasCodec, parse_canvas_text
 from canvasd.canvas.layout import CanvasText
+from canvasd.canvas.model import document_problems
 from canvasd.config import ReadCacheSettings
 from canvasd.errors import CanvasdError, CanvasNotFoundError, CanvasPathError, Problem
 from canvasd.metrics import Metrics
@@ -85,8 +86,6 @@ class CanvasSnapshot:
 
     @cached_property
     def problems(self) -> list[Problem]:
-        from canvasd.canvas.model import document_problems
-
         return document_problems(self.document)
 
     @property

@@ -23,6 +23,12 @@ class _OpFailed(Exception):
         self.problem = problem
 
 
+def _string_id(item: Any) -> str | None:
+    """An item's id if it is a string (a malformed file may hold anything there)."""
+    oid = item.get("id") if type(item) is dict else None
+    return oid if type(oid) is str else None
+
+
 class _Collection:
     """The nodes or edges of the working canvas: positions over the original list plus staged changes."""
 
@@ -39,7 +45,7 @@ class _Collection:
 
     def _index(self) -> dict[str, list[int]]:
         if self._ids is None:
-            ids = [item.get("id") if type(item) is dict else None for item in self.base]
+            ids = [_string_id(item) for item in self.base]
             index: dict[Any, list[int]] = {oid: [pos] for pos, oid in enumerate(ids)}
             if len(index) < len(ids):  # duplicates (or items without id): keep every position
                 index = {}
