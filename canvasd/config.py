@@ -15,7 +15,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from canvasd.errors import ConfigError
+from canvasd.paths import default_data_dir, default_socket_path
 
+_VAULT_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 _COLOR_RE = re.compile(r"^(?:[1-6]|#[0-9a-fA-F]{6})$")
 _FILE_DATA: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("canvasd_config_file",
                                                                                     default=None)
@@ -76,6 +78,92 @@ class BatchWriterSettings(Section):
         return self
 
 
+class FastHttpSettings(Section):
+    """Fast HTTP I/O: uvloop's event loop and the httptools parser instead of asyncio's loop and h11."""
+
+    enabled: bool = Field(True, description="Serve with uvloop + httptools; off uses asyncio + h11 (pure Python).")
+
+
+class DaemonSettings(Section):
+    """The daemon process: where it listens, which vaults it serves, where it keeps its own state."""
+
+    socket: Path = Field(
+        default_factory=default_socket_path,
+        description="Unix socket of the HTTP API (default $XDG_RUNTIME_DIR/canvasd/canvasd.sock, else a "
+        "per-user folder in the temp directory).")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where canvasd keeps its state (event cursor, token, later the index and graph); "
+        "never inside a vault.")
+    vaults: dict[str, Path] = Field(
+        default_factory=dict, description="Vault name -> folder. `canvasd serve --vault NAME=DIR` adds to these.")
+    shutdown_timeout_s: float = Field(
+        10.0, gt=0, description="On shutdown, how long requests in progress may take before they are cut off.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Least severe log level.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="Log lines as JSON or for humans; auto: JSON unless stderr is a terminal.")
+
+    @model_validator(mode="after")
+    def _vault_names(self) -> DaemonSettings:
+        for name in self.vaults:
+            if not _VAULT_NAME_RE.match(name):
+                raise ValueError(f"vault name '{name}' must be letters, digits, '_', '-' or '.', not starting "
+                                 "with '.'")
+        return self
+
+
+class HttpSettings(Section):
+    """The HTTP API: request limits and the optional loopback TCP listener."""
+
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="Largest request body accepted; larger ones get 413.")
+    write_timeout_s: float = Field(
+        30.0, gt=0, description="How long a write request waits for its commit before answering 504.")
+    tcp_port: int = Field(
+        0, ge=0, le=65535,
+        description="Also listen on 127.0.0.1 at this port (0: off). Requests need the bearer token.")
+    token_file: Path | None = Field(
+        None, description="Bearer token file of the TCP listener (created 0600; default data_dir/token).")
+
+
+class WatcherSettings(Section):
+    """The file watcher: canvas changes by any program invalidate caches and feed the change stream."""
+
+    enabled: bool = Field(True, description="Watch the vaults; off: external edits are only seen on the next read.")
+    debounce_ms: float = Field(
+        50.0, ge=0, description="Events for one canvas within this window become one change event.")
+    history: int = Field(
+        1024, gt=0, description="Change events kept for clients that reconnect with `since`.")
+
+
+class JobsSettings(Section):
+    """The background job scheduler: how much runs at once, adapted to CPU and memory pressure."""
+
+    max_concurrency: int = Field(0, ge=0, description="Jobs running at once when the machine is calm (0: CPU count).")
+    min_concurrency: int = Field(1, ge=1, description="Floor the limit never drops below under pressure.")
+    adaptive: bool = Field(True, description="Halve the limit under CPU or memory pressure; off keeps it fixed.")
+    cpu_high_percent: float = Field(80.0, gt=0, le=100, description="CPU use above which the limit is halved.")
+    memory_high_percent: float = Field(
+        85.0, gt=0, le=100, description="Memory use above which the limit is halved.")
+    sample_interval_s: float = Field(
+        2.0, gt=0, description="How often pressure is measured; a calm sample restores one slot.")
+    default_timeout_s: float = Field(600.0, gt=0, description="A job running longer than this is cancelled.")
+    cache_expire_interval_s: float = Field(
+        60.0, gt=0, description="Period of the maintenance job that drops expired read-cache entries.")
+    metrics_snapshot_interval_s: float = Field(
+        10.0, gt=0, description="Period of the job that samples gauges for the summary and alerts.")
+
+
+class AlertSettings(Section):
+    """Thresholds of `/v1/metrics/alerts`; an alert needs `min_requests` recent requests to fire."""
+
+    latency_p95_ms: float = Field(500.0, gt=0, description="Request latency p95 above this raises an alert.")
+    error_rate: float = Field(0.01, ge=0, le=1, description="Share of 5xx answers above this raises an alert.")
+    cache_hit_rate: float = Field(0.8, ge=0, le=1, description="Read-cache hit rate below this raises an alert.")
+    job_p95_s: float = Field(5.0, gt=0, description="Job duration p95 above this raises an alert.")
+    min_requests: int = Field(20, ge=1, description="Recent requests (or reads, or jobs) needed before judging.")
+
+
 DEFAULT_LEARNING_STATES: dict[str, str] = {
     "1": "not_understood",
     "6": "partly_understood",
@@ -94,6 +182,12 @@ class Settings(BaseSettings):
 
     read_cache: ReadCacheSettings = Field(ReadCacheSettings(), description=ReadCacheSettings.__doc__)
     batch_writer: BatchWriterSettings = Field(BatchWriterSettings(), description=BatchWriterSettings.__doc__)
+    fast_http: FastHttpSettings = Field(FastHttpSettings(), description=FastHttpSettings.__doc__)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings, description=DaemonSettings.__doc__)
+    http: HttpSettings = Field(HttpSettings(), description=HttpSettings.__doc__)
+    watcher: WatcherSettings = Field(WatcherSettings(), description=WatcherSettings.__doc__)
+    jobs: JobsSettings = Field(JobsSettings(), description=JobsSettings.__doc__)
+    alerts: AlertSettings = Field(AlertSettings(), description=AlertSettings.__doc__)
     json_engine: Literal["orjson", "json"] = Field(
         "orjson", description="Parser for canvas reads: orjson (fast) or the standard library's json (plain)."
     )

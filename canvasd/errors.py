@@ -211,3 +211,117 @@ class WriteTimeoutError(CanvasdError):
 
     def details(self) -> dict[str, Any]:
         return {"timeout": self.timeout}
+
+
+class InvalidPathError(CanvasdError):
+    """A path from a client that cannot name a file in a vault (empty, absolute, NUL byte, backslash)."""
+
+    status = 400
+    code = "path_invalid"
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"path {path!r} is not a vault-relative canvas path: {reason}")
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason}
+
+
+class VaultNotFoundError(CanvasdError):
+    """No vault of that name is configured."""
+
+    status = 404
+    code = "vault_not_found"
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        listed = ", ".join(known) if known else "none; start the daemon with --vault NAME=DIR"
+        super().__init__(f"no vault named '{name}' (configured: {listed})")
+
+    def details(self) -> dict[str, Any]:
+        return {"vault": self.name, "known": self.known}
+
+
+class VaultMissingError(CanvasdError):
+    """The vault's folder is not there now (removed, renamed or on an unmounted drive)."""
+
+    status = 404
+    code = "vault_missing"
+
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.root = str(root)
+        super().__init__(f"the folder of vault '{name}' ({self.root}) does not exist now; canvasd serves it "
+                         "again as soon as it is back")
+
+    def details(self) -> dict[str, Any]:
+        return {"vault": self.name, "root": self.root}
+
+
+class RequestError(CanvasdError):
+    """An HTTP request that canvasd cannot act on (bad body, bad parameter, wrong method)."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self._details = details or {}
+        super().__init__(message)
+
+    def details(self) -> dict[str, Any]:
+        return self._details
+
+
+class BodyTooLargeError(RequestError):
+    """The request body is larger than `http.max_body_bytes`."""
+
+    status = 413
+    code = "body_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than the limit of {limit} bytes (http.max_body_bytes)",
+                         details={"limit": limit})
+
+
+class UnsupportedMediaTypeError(RequestError):
+    """The request body is not JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+    def __init__(self, content_type: str) -> None:
+        super().__init__(f"the request body must be application/json, not {content_type!r}",
+                         details={"content_type": content_type})
+
+
+class UnauthorizedError(RequestError):
+    """A TCP request without the right bearer token."""
+
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("the TCP listener needs 'Authorization: Bearer <token>' (the token is in http.token_file)")
+
+
+class DaemonRunningError(CanvasdError):
+    """Another live daemon already serves this socket."""
+
+    code = "daemon_running"
+
+    def __init__(self, socket: Path, pid: int | None) -> None:
+        self.socket = str(socket)
+        self.pid = pid
+        who = f" (pid {pid})" if pid else ""
+        super().__init__(f"another canvasd{who} is already serving {self.socket}; stop it first "
+                         "(canvasd status shows it) or pass --socket PATH")
+
+    def details(self) -> dict[str, Any]:
+        return {"socket": self.socket, "pid": self.pid}

@@ -45,6 +45,36 @@ class Metrics:
             "canvasd_optimization_fallbacks",
             "Requests served by the plain path because an optimised path raised unexpectedly.",
             ["optimization"], registry=r)
+        # HTTP API (server/)
+        self.http_requests = Counter(
+            "canvasd_http_requests", "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"], registry=r)
+        self.http_request_seconds = Histogram(
+            "canvasd_http_request_seconds", "Time from request start to the last byte of the answer.",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+            registry=r)
+        self.http_in_flight = Gauge("canvasd_http_requests_in_flight", "HTTP requests being served now.", registry=r)
+        self.event_clients = Gauge("canvasd_event_stream_clients", "Clients following /v1/events.", registry=r)
+        # Watcher and change feed (watcher.py, events.py)
+        self.watcher_raw_events = Counter(
+            "canvasd_watcher_raw_events", "File-system events about canvases received from watchdog.", registry=r)
+        self.change_events = Counter(
+            "canvasd_change_events", "Change events published, by kind and origin.", ["kind", "origin"], registry=r)
+        # Job scheduler (jobs/)
+        self.job_limit = Gauge("canvasd_jobs_limit", "Jobs allowed to run at once right now.", registry=r)
+        self.jobs_running = Gauge("canvasd_jobs_running", "Jobs running now.", registry=r)
+        self.jobs_queued = Gauge("canvasd_jobs_queued", "Jobs waiting for a slot.", registry=r)
+        self.jobs_finished = Counter(
+            "canvasd_jobs_finished", "Jobs finished, by kind and outcome (ok, failed, cancelled, timeout).",
+            ["kind", "outcome"], registry=r)
+        self.job_seconds = Histogram(
+            "canvasd_job_seconds", "Job run time (from start to end, queueing excluded), by kind.", ["kind"],
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0, 600.0), registry=r)
+        self.job_wait_seconds = Histogram(
+            "canvasd_job_wait_seconds", "Time jobs waited for a slot, by priority.", ["priority"],
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0), registry=r)
+        self.pressure_cpu_percent = Gauge("canvasd_pressure_cpu_percent", "Last CPU use sample.", registry=r)
+        self.pressure_memory_percent = Gauge("canvasd_pressure_memory_percent", "Last memory use sample.", registry=r)
 
     def value(self, name: str, **labels: str) -> float:
         """Current value of a sample by its exposed name (e.g. `canvasd_read_cache_hits_total`)."""

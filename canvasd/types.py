@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 JSONValue = Any
@@ -12,3 +14,6 @@ JSONObject = dict[str, Any]
 
 Signature = tuple[int, int, int]
 """What identifies one state of a file on disk: (st_mtime_ns, st_size, st_ino)."""
+
+WriteObserver = Callable[[Path, str | None], None]
+"""Told (path, version) just before canvasd replaces a file; version None announces a delete."""

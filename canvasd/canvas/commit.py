@@ -33,7 +33,7 @@ from canvasd.errors import (
     Problem,
 )
 from canvasd.metrics import Metrics
-from canvasd.types import JSONObject
+from canvasd.types import JSONObject, WriteObserver
 
 _ATTEMPTS = 5
 # Obsidian saves by truncating and rewriting in place: a file modified this recently that does not parse
@@ -119,17 +119,18 @@ class _Missing(Exception):
 
 
 def commit_requests(path: Path, requests: list[WriteRequest], store: CanvasStore, *, fsync: bool,
-                    metrics: Metrics) -> None:
+                    metrics: Metrics, on_write: WriteObserver | None = None) -> None:
     """Commit `requests` to `path` with at most one physical write; resolves every request's future.
 
     What a request itself gets wrong (validation, stale if-version) goes to its own future; a file-system
     failure goes to every request that would have been written. Unexpected exceptions propagate, with
-    the futures left unresolved for the caller's fallback.
+    the futures left unresolved for the caller's fallback. `on_write(path, version)` is told what is about
+    to land on disk (version None: a delete) just before the rename, so a file watcher can recognise it.
     """
     started = time.perf_counter()
     for _ in range(_ATTEMPTS):
         try:
-            _attempt(path, requests, store, fsync=fsync, metrics=metrics)
+            _attempt(path, requests, store, fsync=fsync, metrics=metrics, on_write=on_write)
         except TargetChangedError:
             metrics.external_edit_retries.inc()
             store.invalidate(path)
@@ -175,7 +176,7 @@ def _read(path: Path, store: CanvasStore,
 
 
 def _attempt(path: Path, requests: list[WriteRequest], store: CanvasStore, *, fsync: bool,
-             metrics: Metrics) -> None:
+             metrics: Metrics, on_write: WriteObserver | None) -> None:
     snapshot, text, parse_error = _read(path, store, metrics)
     version = snapshot.version if snapshot is not None else None
     working = WorkingCanvas(text.document if text is not None else None)
@@ -197,7 +198,8 @@ def _attempt(path: Path, requests: list[WriteRequest], store: CanvasStore, *, fs
     written = False
     new_version = version
     if any(error is None for _, error, _ in outcomes):
-        written, new_version = _write(path, snapshot, text, working, store, fsync=fsync, metrics=metrics)
+        written, new_version = _write(path, snapshot, text, working, store, fsync=fsync, metrics=metrics,
+                                      on_write=on_write)
     if not written and snapshot is not None:
         store.prime(snapshot)  # it now holds its parsed structure: let the cache account for it
     for request, error, existed in outcomes:
@@ -221,7 +223,8 @@ def _refusal(path: Path, request: WriteRequest, working: WorkingCanvas, version:
 
 
 def _write(path: Path, snapshot: CanvasSnapshot | None, text: CanvasText | None, working: WorkingCanvas,
-           store: CanvasStore, *, fsync: bool, metrics: Metrics) -> tuple[bool, str | None]:
+           store: CanvasStore, *, fsync: bool, metrics: Metrics,
+           on_write: WriteObserver | None) -> tuple[bool, str | None]:
     """Write the working canvas if it differs from the file: (whether it wrote, the version now)."""
     check_canvas_path(path)
     old_version = snapshot.version if snapshot is not None else None
@@ -239,6 +242,8 @@ def _write(path: Path, snapshot: CanvasSnapshot | None, text: CanvasText | None,
             return False, None
         if not unchanged():
             raise TargetChangedError(str(path))
+        if on_write is not None:
+            on_write(path, None)
         delete_file(path, fsync=fsync)
         store.invalidate(path)
         metrics.physical_writes.inc()
@@ -249,10 +254,12 @@ def _write(path: Path, snapshot: CanvasSnapshot | None, text: CanvasText | None,
     data = new_text.data
     if snapshot is not None and data == snapshot.raw:
         return False, old_version
+    version = content_version(data)
+    if on_write is not None:
+        on_write(path, version)
     st = replace_file(path, data, fsync=fsync, unchanged=unchanged)
     metrics.physical_writes.inc()
     metrics.written_bytes.inc(len(data))
-    version = content_version(data)
     store.prime(CanvasSnapshot(path, data, signature_of(st), None, time.time_ns(), canvas_text=new_text,
                                version=version))
     return True, version

@@ -18,13 +18,15 @@ from canvasd.canvas.writer import BatchingCanvasWriter, CanvasWriter, DirectCanv
 from canvasd.config import Settings
 from canvasd.errors import WriteTimeoutError
 from canvasd.metrics import Metrics
-from canvasd.types import JSONObject
+from canvasd.types import JSONObject, WriteObserver
 
 
 class CanvasEngine:
     """Reads and changes canvas files. Thread-safe; close it (or use `with`) to flush pending writes."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None,
+                 on_write: WriteObserver | None = None) -> None:
+        """`on_write(path, version)` hears of every file canvasd is about to replace or delete."""
         self.settings = settings
         self.metrics = metrics if metrics is not None else Metrics()
         codec = CanvasCodec(settings.json_engine, self.metrics)
@@ -32,9 +34,10 @@ class CanvasEngine:
             CachedCanvasStore(codec, settings.read_cache, self.metrics)
             if settings.read_cache.enabled else DirectCanvasStore(codec, self.metrics)
         )
-        direct = DirectCanvasWriter(self.store, fsync=settings.batch_writer.fsync, metrics=self.metrics)
+        direct = DirectCanvasWriter(self.store, fsync=settings.batch_writer.fsync, metrics=self.metrics,
+                                    on_write=on_write)
         self.writer: CanvasWriter = (
-            BatchingCanvasWriter(self.store, settings.batch_writer, self.metrics, direct)
+            BatchingCanvasWriter(self.store, settings.batch_writer, self.metrics, direct, on_write)
             if settings.batch_writer.enabled else direct
         )
         self.learning_states = LearningStates(settings.learning_states)

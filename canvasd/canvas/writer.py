@@ -24,6 +24,7 @@ from canvasd.canvas.store import CanvasStore
 from canvasd.config import BatchWriterSettings
 from canvasd.errors import CanvasdError, WriterClosedError, WriteTimeoutError
 from canvasd.metrics import Metrics
+from canvasd.types import WriteObserver
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,12 @@ class _TempSweeper:
 class DirectCanvasWriter:
     """The plain path: each request is committed at once, in the caller's thread, with its own write."""
 
-    def __init__(self, store: CanvasStore, *, fsync: bool, metrics: Metrics) -> None:
+    def __init__(self, store: CanvasStore, *, fsync: bool, metrics: Metrics,
+                 on_write: WriteObserver | None = None) -> None:
         self._store = store
         self._fsync = fsync
         self._metrics = metrics
+        self._on_write = on_write
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._sweep = _TempSweeper()
@@ -87,7 +90,8 @@ class DirectCanvasWriter:
                 if request.future.done():
                     continue
                 try:
-                    commit_requests(path, [request], self._store, fsync=self._fsync, metrics=self._metrics)
+                    commit_requests(path, [request], self._store, fsync=self._fsync, metrics=self._metrics,
+                                    on_write=self._on_write)
                 except CanvasdError as exc:
                     fail_requests([request], exc)
                 except Exception as exc:
@@ -120,8 +124,9 @@ class BatchingCanvasWriter:
     """Merges the requests each canvas receives within a window into one durable write."""
 
     def __init__(self, store: CanvasStore, settings: BatchWriterSettings, metrics: Metrics,
-                 fallback: DirectCanvasWriter) -> None:
+                 fallback: DirectCanvasWriter, on_write: WriteObserver | None = None) -> None:
         self._store = store
+        self._on_write = on_write
         self._settings = settings
         self._window = settings.window_ms / 1000
         self._max_delay = settings.max_delay_ms / 1000
@@ -235,7 +240,8 @@ class BatchingCanvasWriter:
     def _commit(self, queue: _CanvasQueue, batch: list[WriteRequest]) -> None:
         try:
             self._sweep(queue.path.parent)
-            commit_requests(queue.path, batch, self._store, fsync=self._settings.fsync, metrics=self._metrics)
+            commit_requests(queue.path, batch, self._store, fsync=self._settings.fsync, metrics=self._metrics,
+                            on_write=self._on_write)
         except CanvasdError as exc:
             fail_requests(batch, exc)
         except Exception:
