@@ -325,3 +325,21 @@ class DaemonRunningError(CanvasdError):
 
     def details(self) -> dict[str, Any]:
         return {"socket": self.socket, "pid": self.pid}
+
+
+class JobTimeoutError(CanvasdError):
+    """A background job ran longer than its timeout and was cancelled."""
+
+    status = 504
+    code = "job_timeout"
+
+    def __init__(self, job_id: int, kind: str, name: str, timeout: float) -> None:
+        self.job_id = job_id
+        self.kind = kind
+        self.name = name
+        self.timeout = timeout
+        super().__init__(f"job {job_id} '{name}' (kind {kind}) ran longer than its timeout of {timeout:g} s and "
+                         "was cancelled; raise jobs.default_timeout_s (or the job's timeout) if it needs longer")
+
+    def details(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "kind": self.kind, "name": self.name, "timeout": self.timeout}

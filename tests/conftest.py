@@ -12,6 +12,7 @@ import pytest
 
 from canvasd.canvas import CanvasEngine
 from canvasd.config import load_settings
+from tests.daemon_process import DaemonProcess, running_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "canvases"
@@ -74,6 +75,13 @@ def write_canvas(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    """A real daemon subprocess serving vault "v" (`daemon.vault`) on a temporary socket."""
+    with running_daemon(tmp_path / "daemon") as process:
+        yield process
 
 
 @pytest.fixture

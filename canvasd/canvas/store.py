@@ -221,6 +221,24 @@ class CachedCanvasStore:
             self._store(key, snapshot)
         return snapshot
 
+    def read_cached(self, path: Path) -> CanvasSnapshot | None:
+        """The parsed snapshot if the cache holds the file's current state, else None (costs one stat).
+
+        Lets an event loop answer hits inline and send only misses (disk reads, parses) to a thread.
+        """
+        key = os.fspath(path)
+        try:
+            sig = signature_of(os.stat(key))
+        except OSError:
+            return None
+        with self._lock:
+            entry = self._cache.get(key)
+        if (entry is None or entry.signature != sig or "document" not in entry.__dict__
+                or entry.verified_ns <= sig[0] + self._granularity_ns):
+            return None  # young entries need a byte-for-byte check: that is disk work, not for the loop
+        self.metrics.read_cache_hits.inc()
+        return entry
+
     def _still_valid(self, entry: CanvasSnapshot) -> bool:
         """Entries read within the timestamp granularity of their mtime are confirmed byte for byte."""
         assert entry.signature is not None

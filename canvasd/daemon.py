@@ -1,0 +1,290 @@
+"""The daemon: startup() -> main_loop() -> shutdown(); it owns every component and their order.
+
+Start binds the socket and answers requests within a fraction of a second; the watcher and periodic jobs
+start right after, in the background. Signal handlers only set a flag. Shutdown stops accepting, drains
+requests in progress (with a timeout), flushes the writer, stops the watcher and the jobs, and removes the
+socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from canvasd.config import Settings
+from canvasd.errors import CanvasdError
+from canvasd.metrics import Metrics
+from canvasd.paths import default_socket_path
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from canvasd.canvas import CanvasEngine
+    from canvasd.events import ChangeEvent, ChangeFeed, CursorStore
+    from canvasd.jobs.periodic import PeriodicJobs
+    from canvasd.jobs.scheduler import JobScheduler
+    from canvasd.listener import UnixListener
+    from canvasd.server.context import ApiContext
+    from canvasd.watcher import CanvasWatcher
+
+log = logging.getLogger("canvasd.daemon")
+
+_CURSOR_BLOCK = 10_000  # cursors reserved on disk ahead of use, so a killed daemon never reissues one
+
+
+class Daemon:
+    """One canvasd process: the API on its socket and every background component."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.started_at = time.time()
+        self._stop = asyncio.Event()
+        self.stop_signal: int | None = None
+        self.listener: UnixListener | None = None
+        self.engine: CanvasEngine | None = None
+        self.feed: ChangeFeed | None = None
+        self.scheduler: JobScheduler | None = None
+        self.periodic: PeriodicJobs | None = None
+        self.watcher: CanvasWatcher | None = None
+        self.ctx: ApiContext | None = None
+        self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self._cursor_store: CursorStore | None = None
+        self._cursor_reserved = 0
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> int:
+        """Serve until a signal (or `request_stop`) and shut down in order; the exit status."""
+        try:
+            await self.startup()
+            await self.main_loop()
+        finally:
+            await self.shutdown()
+        return 0
+
+    async def startup(self) -> None:
+        """Bind the socket, build the components, answer requests; then start background subsystems."""
+        from prometheus_client import ProcessCollector
+
+        from canvasd.canvas import CanvasEngine
+        from canvasd.events import ChangeFeed, CursorStore
+        from canvasd.jobs.scheduler import JobScheduler
+        from canvasd.listener import UnixListener
+        from canvasd.server.context import ApiContext
+        from canvasd.summary import RequestWindow, SummaryBuilder
+        from canvasd.vaults import VaultRegistry
+        from canvasd.watcher import OwnWrites
+
+        d = self.settings.daemon
+        ProcessCollector(registry=self.metrics.registry)
+        d.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.listener = UnixListener(d.socket, own_folder=d.socket == default_socket_path())
+        sock = self.listener.open()
+        self.own_writes = OwnWrites()
+        self.engine = CanvasEngine(self.settings, self.metrics, on_write=self.own_writes.record)
+        vaults = VaultRegistry(d.vaults)
+        self._cursor_store = CursorStore(d.data_dir / "events.cursor")
+        start_cursor = self._cursor_store.load()
+        self._reserve_cursors(start_cursor)
+        self.feed = ChangeFeed(self.settings.watcher.history, self.metrics, start_cursor=start_cursor)
+        self.feed.add_listener(self._on_event)
+        self.scheduler = JobScheduler(self.settings.jobs, self.metrics)
+        await self.scheduler.start()
+        window = RequestWindow()
+        self.ctx = ApiContext(
+            settings=self.settings, metrics=self.metrics, engine=self.engine, vaults=vaults, feed=self.feed,
+            scheduler=self.scheduler, window=window, summary=SummaryBuilder(self.settings, self.metrics, window),
+            socket=d.socket, started=self.started_at,
+            subsystems={"api": "running", "watcher": "starting", "jobs": "running", "periodic": "starting"},
+        )
+        await self._serve(sock, token=None)
+        if self.settings.http.tcp_port:
+            await self._serve_tcp()
+        self._install_signal_handlers()
+        for vault in vaults:
+            if not vault.exists():
+                log.warning("vault %s: folder %s does not exist; it is served once it appears", vault.name,
+                            vault.root)
+        log.info("canvasd ready on %s (%d vaults, started in %.0f ms)", d.socket, len(vaults),
+                 (time.time() - self.started_at) * 1000)
+        self._spawn(self._start_background())
+
+    async def _serve(self, sock: Any, *, token: str | None) -> None:
+        import uvicorn
+
+        from canvasd.server.app import build_app
+
+        assert self.ctx is not None
+        fast = self.settings.fast_http.enabled
+        config = uvicorn.Config(
+            build_app(self.ctx, token=token), http="httptools" if fast else "h11", ws="none", lifespan="off",
+            access_log=False, log_config=None, server_header=False,
+            timeout_graceful_shutdown=max(1, round(self.settings.daemon.shutdown_timeout_s)),
+            timeout_keep_alive=30,
+        )
+        server = _QuietServer(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        self._servers.append((server, task))
+        while not server.started:  # bound within a few loop turns; fails fast if serve() raised
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+
+    async def _serve_tcp(self) -> None:
+        from canvasd.listener import load_or_create_token, open_tcp_listener
+
+        h = self.settings.http
+        token = load_or_create_token(h.token_file or self.settings.daemon.data_dir / "token")
+        await self._serve(open_tcp_listener(h.tcp_port), token=token)
+        log.info("also listening on 127.0.0.1:%d (bearer token required)", h.tcp_port)
+
+    async def _start_background(self) -> None:
+        """Subsystems that may take a while start after the API is up."""
+        from canvasd.jobs.periodic import PeriodicJobs
+        from canvasd.watcher import CanvasWatcher
+
+        assert self.ctx is not None and self.engine is not None and self.feed is not None
+        assert self.scheduler is not None
+        ctx, j = self.ctx, self.settings.jobs
+        if self.settings.watcher.enabled:
+            self.watcher = CanvasWatcher(ctx.vaults, self.engine, self.feed, self.own_writes,
+                                         self.settings.watcher, self.metrics, asyncio.get_running_loop())
+            await asyncio.to_thread(self.watcher.start)
+            ctx.subsystems["watcher"] = "running"
+        else:
+            ctx.subsystems["watcher"] = "off"
+        self.periodic = PeriodicJobs(self.scheduler)
+        expire = getattr(self.engine.store, "expire", None)
+        if expire is not None:
+            self.periodic.add("read_cache_expire", j.cache_expire_interval_s, expire, blocking=True)
+        self.periodic.add("metrics_snapshot", j.metrics_snapshot_interval_s, ctx.summary.snapshot, blocking=False)
+        self.periodic.start()
+        ctx.subsystems["periodic"] = "running"
+
+    async def main_loop(self) -> None:
+        """Wait for a stop request (a signal) or a listener that stopped on its own."""
+        tasks = [task for _, task in self._servers]
+        stop = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if self.stop_signal is not None:
+            log.info("received %s; shutting down", signal.Signals(self.stop_signal).name)
+
+    async def shutdown(self) -> None:
+        """Stop accepting, drain, flush the writer, stop the watcher and jobs, remove the socket."""
+        if self.ctx is not None:
+            self.ctx.stopping.set()
+            self.ctx.subsystems["api"] = "stopping"
+        if self.feed is not None:
+            self.feed.close()  # event streams end, so draining does not wait for them
+        for server, _ in self._servers:
+            server.should_exit = True
+        for _, task in self._servers:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        for task in list(self._background):
+            task.cancel()
+        if self.periodic is not None:
+            self.periodic.shutdown()
+        if self.engine is not None:
+            await asyncio.to_thread(self._close_engine)
+        if self.watcher is not None:
+            await asyncio.to_thread(self.watcher.stop)
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self._cursor_store is not None and self.feed is not None:
+            self._cursor_store.save(max(self.feed.cursor, self._cursor_reserved))
+        if self.listener is not None:
+            self.listener.close()
+        log.info("canvasd stopped")
+
+    def _close_engine(self) -> None:
+        assert self.engine is not None
+        try:
+            self.engine.close(timeout=self.settings.http.write_timeout_s)
+        except Exception:
+            log.exception("flushing the writer at shutdown failed")
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+
+    def request_stop(self, sig: int | None = None) -> None:
+        """Ask the daemon to shut down (what the signal handlers do: set a flag, nothing else)."""
+        self.stop_signal = sig
+        self._stop.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background start failed", exc_info=task.exception())
+
+    def _reserve_cursors(self, cursor: int) -> None:
+        """Persist a cursor beyond any this run may issue soon: after a SIGKILL, the next run starts above it."""
+        assert self._cursor_store is not None
+        self._cursor_reserved = cursor + _CURSOR_BLOCK
+        self._cursor_store.save(self._cursor_reserved)
+
+    def _on_event(self, event: ChangeEvent) -> None:
+        if event.cursor >= self._cursor_reserved - _CURSOR_BLOCK // 2:
+            self._reserve_cursors(self._cursor_reserved)
+
+
+class _QuietServer:
+    """uvicorn's server without its own signal handling (the daemon's handlers decide when to stop)."""
+
+    def __new__(cls, config: uvicorn.Config) -> uvicorn.Server:  # type: ignore[misc]
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        return Server(config)
+
+
+def serve(settings: Settings) -> int:
+    """Run the daemon in the foreground until a signal; the process exit status."""
+    from canvasd.logs import configure_logging
+
+    configure_logging(settings.daemon)
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if settings.fast_http.enabled:
+        try:
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        except ImportError:
+            log.info("uvloop is not installed; using asyncio's event loop")
+    daemon = Daemon(settings)
+    try:
+        return asyncio.run(daemon.run(), loop_factory=loop_factory)
+    except CanvasdError as exc:
+        log.error("canvasd could not start: %s", exc)
+        print(f"canvasd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def socket_of(settings: Settings) -> Path:
+    """The socket a daemon with these settings listens on."""
+    return settings.daemon.socket

@@ -1,0 +1,20 @@
+"""Background work: the resource-aware job scheduler and periodic maintenance.
+
+Light to import: psutil loads when a `PsutilSampler` is built, APScheduler when `PeriodicJobs.start` runs.
+"""
+
+from canvasd.jobs.periodic import PeriodicJobs
+from canvasd.jobs.pressure import ConcurrencyLimit, PressureReading, PressureSampler, PsutilSampler
+from canvasd.jobs.scheduler import Job, JobScheduler, JobState, Priority
+
+__all__ = [
+    "ConcurrencyLimit",
+    "Job",
+    "JobScheduler",
+    "JobState",
+    "PeriodicJobs",
+    "PressureReading",
+    "PressureSampler",
+    "Priority",
+    "PsutilSampler",
+]

@@ -1,0 +1,1 @@
+"""The HTTP API: translates requests to calls on the daemon's components and errors to statuses."""

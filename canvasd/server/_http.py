@@ -1,0 +1,90 @@
+"""Small HTTP helpers shared by the handlers: JSON answers, entity tags, bodies with a size limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from canvasd.errors import BodyTooLargeError, RequestError, UnsupportedMediaTypeError
+
+JSON_TYPE = "application/json"
+
+
+class JSONResponse(Response):
+    """A JSON answer encoded with orjson (non-ASCII text stays UTF-8)."""
+
+    media_type = JSON_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def etag(version: str) -> str:
+    """The strong entity tag of a canvas version."""
+    return f'"{version}"'
+
+
+def tag_values(header: str) -> list[str]:
+    """The versions listed in an If-Match / If-None-Match header ('*' kept as is)."""
+    values = []
+    for item in header.split(","):
+        item = item.strip()
+        if item.startswith("W/"):
+            item = item[2:]
+        if len(item) >= 2 and item[0] == item[-1] == '"':
+            item = item[1:-1]
+        if item:
+            values.append(item)
+    return values
+
+
+def if_match_version(request: Request) -> str | None:
+    """The version an If-Match header requires (None: no precondition; '*': any existing version)."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    values = tag_values(header)
+    if len(values) != 1:
+        raise RequestError("If-Match must name exactly one version (the ETag you read) or '*'",
+                           code="bad_precondition", details={"if_match": header})
+    return values[0]
+
+
+def wants_wait(request: Request) -> bool:
+    """False when the client asked `?wait=false` (answer 202 before the commit)."""
+    raw = request.query_params.get("wait")
+    if raw is None or raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise RequestError(f"wait must be true or false, not {raw!r}", code="bad_parameter",
+                       details={"parameter": "wait", "value": raw})
+
+
+async def read_json_body(request: Request, limit: int) -> Any:
+    """The request body parsed as JSON; 413 over `limit`, 415 for other media types, 400 when malformed."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != JSON_TYPE and not media.endswith("+json"):
+            raise UnsupportedMediaTypeError(content_type)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise RequestError("the request needs a JSON body", code="body_missing")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"the request body is not valid JSON: {exc}", code="body_invalid_json") from None

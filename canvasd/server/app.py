@@ -1,0 +1,119 @@
+"""The ASGI application: routes, JSON errors, request metrics and (for TCP) bearer-token checks."""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from canvasd.errors import CanvasdError, UnauthorizedError
+from canvasd.metrics import Metrics
+from canvasd.server import canvases, errors, events, status
+from canvasd.server._http import JSONResponse
+from canvasd.server.context import ApiContext
+from canvasd.server.openapi import openapi_document
+from canvasd.summary import RequestWindow
+
+_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS"})
+_STREAMS = frozenset({"/v1/events"})  # long-lived: counted, but kept out of the latency figures
+
+
+async def _openapi(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+def routes() -> list[Route]:
+    """Every endpoint of the API (the OpenAPI document lists exactly these)."""
+    canvas = "/v1/vaults/{vault}/canvases/{path:path}"
+    return [
+        Route("/v1/health", status.health, methods=["GET"]),
+        Route("/v1/vaults", status.vaults, methods=["GET"]),
+        Route("/v1/vaults/{vault}/canvases", canvases.list_canvases, methods=["GET"]),
+        Route(canvas, canvases.get_canvas, methods=["GET"]),
+        Route(canvas, canvases.put_canvas, methods=["PUT"]),
+        Route(canvas, canvases.patch_canvas, methods=["PATCH"]),
+        Route(canvas, canvases.delete_canvas, methods=["DELETE"]),
+        Route("/v1/flush", canvases.flush, methods=["POST"]),
+        Route("/v1/events", events.events, methods=["GET"]),
+        Route("/v1/jobs", status.jobs, methods=["GET"]),
+        Route("/metrics", status.metrics, methods=["GET"]),
+        Route("/v1/metrics/summary", status.summary, methods=["GET"]),
+        Route("/v1/metrics/alerts", status.alerts, methods=["GET"]),
+        Route("/openapi.json", _openapi, methods=["GET"]),
+    ]
+
+
+def build_app(ctx: ApiContext, *, token: str | None = None) -> ASGIApp:
+    """The application over `ctx`; with `token`, every request must carry it as a bearer token."""
+    app = Starlette(routes=routes(), exception_handlers={
+        CanvasdError: errors.canvasd_error,
+        HTTPException: errors.http_error,
+        Exception: errors.unexpected_error,
+    })
+    app.state.ctx = ctx
+    app.state.openapi = openapi_document()
+    measured: ASGIApp = RequestMetrics(app, ctx.metrics, ctx.window)
+    return BearerAuth(measured, token) if token is not None else measured
+
+
+class RequestMetrics:
+    """Counts and times every request (pure ASGI: a few microseconds per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, window: RequestWindow) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.window = window
+        self._latency = metrics.http_request_seconds
+        self._in_flight = metrics.http_in_flight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        answered = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = message["status"]
+            await send(message)
+
+        self._in_flight.inc()
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            self._in_flight.dec()
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = route.path if route is not None else "unmatched"
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            self.metrics.http_requests.labels(template, method, str(answered)).inc()
+            if template not in _STREAMS:
+                self._latency.observe(elapsed)
+                self.window.record(elapsed, answered)
+
+
+class BearerAuth:
+    """Refuses requests without `Authorization: Bearer <token>` (the TCP listener's guard)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                exc = UnauthorizedError()
+                response = errors.error_response(exc.status, exc.code, str(exc),
+                                                 headers={"www-authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,35 @@
+"""What the HTTP handlers may use: the daemon's components, handed over once at start."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from canvasd.canvas import CanvasEngine
+    from canvasd.config import Settings
+    from canvasd.events import ChangeFeed
+    from canvasd.jobs.scheduler import JobScheduler
+    from canvasd.metrics import Metrics
+    from canvasd.summary import RequestWindow, SummaryBuilder
+    from canvasd.vaults import VaultRegistry
+
+
+@dataclass
+class ApiContext:
+    """The components behind the API. `subsystems` maps a subsystem to its state (starting, running, off)."""
+
+    settings: Settings
+    metrics: Metrics
+    engine: CanvasEngine
+    vaults: VaultRegistry
+    feed: ChangeFeed
+    scheduler: JobScheduler
+    window: RequestWindow
+    summary: SummaryBuilder
+    socket: Path
+    started: float
+    subsystems: dict[str, str] = field(default_factory=dict)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)

@@ -1,0 +1,63 @@
+"""Errors as JSON: {"error": {"code", "message", "details"}} with the status each error carries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from canvasd.errors import CanvasdError
+from canvasd.server._http import JSONResponse
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "body_too_large"}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, object] | None = None,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    """The JSON error body every failure answers with."""
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def canvasd_error(request: Request, exc: Exception) -> Response:
+    """A CanvasdError: its own status, code, message and details."""
+    assert isinstance(exc, CanvasdError)
+    if exc.status >= 500:
+        log.warning("request %s %s failed: %s", request.method, request.url.path, exc)
+    message, details = str(exc), exc.details()
+    located = _file_of(request)
+    if located is not None:  # name the canvas as the client did, not by where the vault lives on disk
+        real, relative = located
+        message = message.replace(real, relative)
+        details = {key: relative if value == real else value for key, value in details.items()}
+    return error_response(exc.status, exc.code, message, details)
+
+
+def _file_of(request: Request) -> tuple[str, str] | None:
+    """(real path, vault-relative path) of the canvas a request names, if it names a valid one."""
+    params = request.path_params
+    if "vault" not in params or "path" not in params:
+        return None
+    try:
+        return str(request.app.state.ctx.vaults.get(params["vault"]).resolve(params["path"])), params["path"]
+    except CanvasdError:
+        return None
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's routing errors (unknown route, wrong method) in the same JSON shape."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if exc.status_code != 404 else f"no such endpoint: {request.method} {request.url.path}"
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback, answered 500 without internals."""
+    log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", f"canvasd hit an unexpected {type(exc).__name__}; see the daemon log")

@@ -1,0 +1,225 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at /openapi.json and kept true by tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canvasd import __version__
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    meanings = {
+        400: "Bad request: malformed path, parameter or body.",
+        403: "Refused: the path is outside the vault, not a .canvas file, under .obsidian/, or not writable.",
+        404: "No such vault, canvas or endpoint (or the vault's folder is missing).",
+        409: "Another program kept changing the canvas while canvasd wrote it; nothing was written.",
+        412: "If-Match named a version that is no longer current; nothing was written.",
+        413: "The body is larger than http.max_body_bytes.",
+        415: "The body is not application/json.",
+        422: "The canvas on disk is not valid JSON, or the request would make it invalid; nothing was written.",
+        503: "The daemon is shutting down.",
+        504: "The write was not committed within http.write_timeout_s (it is still queued).",
+        507: "The vault's disk is full; nothing on disk was changed.",
+    }
+    return {str(s): _json(_ref("Error"), meanings[s]) for s in statuses}
+
+
+_VAULT = {"name": "vault", "in": "path", "required": True, "description": "A configured vault name.",
+          "schema": {"type": "string"}, "example": "v"}
+_PATH = {"name": "path", "in": "path", "required": True,
+         "description": "Vault-relative POSIX path of a .canvas file, segments percent-encoded.",
+         "schema": {"type": "string"}, "example": "a.canvas"}
+_WAIT = {"name": "wait", "in": "query", "required": False,
+         "description": "false: answer 202 as soon as the write is queued, before it is committed.",
+         "schema": {"type": "string", "enum": ["true", "false"]}}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
+             "description": "Only write if the canvas is still at this version (its ETag) or, with *, exists.",
+             "schema": {"type": "string"}}
+
+_WRITE_ERRORS = _errors(400, 403, 404, 409, 412, 413, 415, 422, 503, 504, 507)
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message", "details"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}}}},
+    },
+    "Health": {
+        "type": "object", "required": ["status", "version", "pid", "uptime_s", "socket", "vaults", "subsystems"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "stopping"]}, "version": {"type": "string"},
+            "pid": {"type": "integer"}, "uptime_s": {"type": "number"}, "socket": {"type": "string"},
+            "vaults": {"type": "integer"},
+            "subsystems": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
+    "Vaults": {
+        "type": "object", "required": ["vaults"],
+        "properties": {"vaults": {"type": "array", "items": {
+            "type": "object", "required": ["name", "root", "exists"],
+            "properties": {"name": {"type": "string"}, "root": {"type": "string"}, "exists": {"type": "boolean"}}}}},
+    },
+    "CanvasList": {
+        "type": "object", "required": ["vault", "canvases"],
+        "properties": {"vault": {"type": "string"}, "canvases": {"type": "array", "items": {
+            "type": "object", "required": ["path", "size", "mtime", "nodes", "edges", "version", "error"],
+            "properties": {
+                "path": {"type": "string"}, "size": {"type": "integer"}, "mtime": {"type": "number"},
+                "nodes": {"type": ["integer", "null"]}, "edges": {"type": ["integer", "null"]},
+                "version": {"type": ["string", "null"]}, "error": {"type": ["string", "null"]}}}}},
+    },
+    "Canvas": {
+        "type": "object", "description": "A JSON Canvas 1.0 document; unknown keys are kept.",
+        "properties": {"nodes": {"type": "array", "items": {"type": "object"}},
+                       "edges": {"type": "array", "items": {"type": "object"}}},
+    },
+    "Patch": {
+        "type": "object", "required": ["ops"], "additionalProperties": False,
+        "properties": {"ops": {"type": "array", "items": {
+            "type": "object", "required": ["op"],
+            "properties": {
+                "op": {"type": "string", "enum": ["add_node", "update_node", "remove_node",
+                                                  "add_edge", "update_edge", "remove_edge"]},
+                "id": {"type": "string"}, "node": {"type": "object"}, "edge": {"type": "object"},
+                "set": {"type": "object"}, "unset": {"type": "array", "items": {"type": "string"}}}}}},
+    },
+    "WriteResult": {
+        "type": "object", "required": ["vault", "path", "version", "written", "created"],
+        "properties": {"vault": {"type": "string"}, "path": {"type": "string"},
+                       "version": {"type": ["string", "null"]}, "written": {"type": "boolean"},
+                       "created": {"type": "boolean"}},
+    },
+    "Accepted": {
+        "type": "object", "required": ["vault", "path", "status"],
+        "properties": {"vault": {"type": "string"}, "path": {"type": "string"},
+                       "status": {"type": "string", "enum": ["accepted"]}},
+    },
+    "Deleted": {
+        "type": "object", "required": ["vault", "path", "deleted"],
+        "properties": {"vault": {"type": "string"}, "path": {"type": "string"}, "deleted": {"type": "boolean"}},
+    },
+    "Flushed": {"type": "object", "required": ["flushed"], "properties": {"flushed": {"type": "boolean"}}},
+    "Jobs": {
+        "type": "object", "required": ["limit", "max", "min", "adaptive", "pressure", "running", "queued", "recent"],
+        "properties": {
+            "limit": {"type": "integer"}, "max": {"type": "integer"}, "min": {"type": "integer"},
+            "adaptive": {"type": "boolean"}, "pressure": {"type": ["object", "null"]},
+            "running": {"type": "array", "items": {"type": "object"}},
+            "queued": {"type": "array", "items": {"type": "object"}},
+            "recent": {"type": "array", "items": {"type": "object"}}},
+    },
+    "Summary": {
+        "type": "object",
+        "required": ["uptime_s", "requests", "cache", "writes", "jobs", "events", "optimizations"],
+        "properties": {
+            "uptime_s": {"type": "number"},
+            "requests": {"type": "object", "required": ["total", "per_second", "errors", "error_rate", "in_flight",
+                                                        "latency_ms"]},
+            "cache": {"type": "object", "required": ["hits", "misses", "hit_rate", "entries", "bytes"]},
+            "writes": {"type": "object", "required": ["requests", "logical_ops", "physical_writes"]},
+            "jobs": {"type": "object"}, "events": {"type": "object"},
+            "optimizations": {"type": "object", "additionalProperties": {
+                "type": "object", "required": ["enabled"], "properties": {"enabled": {"type": "boolean"}}}},
+        },
+    },
+    "Alerts": {
+        "type": "object", "required": ["alerts", "thresholds"],
+        "properties": {"alerts": {"type": "array", "items": {
+            "type": "object", "required": ["name", "message", "value", "threshold"],
+            "properties": {"name": {"type": "string"}, "message": {"type": "string"},
+                           "value": {"type": "number"}, "threshold": {"type": "number"}}}},
+            "thresholds": {"type": "object"}},
+    },
+}
+
+
+def _canvas_path_item() -> dict[str, Any]:
+    write_ok = {
+        "200": _json(_ref("WriteResult"), "Committed (durable); the ETag header is the new version."),
+        "202": _json(_ref("Accepted"), "Queued (with wait=false); it commits within the write window."),
+    }
+    return {
+        "parameters": [_VAULT, _PATH],
+        "get": {
+            "operationId": "getCanvas", "summary": "The canvas file's bytes; ETag is its version.",
+            "parameters": [{"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("Canvas"), "The file exactly as it is on disk."),
+                          "304": {"description": "Not modified since the version given in If-None-Match."},
+                          **_errors(400, 403, 404, 422)},
+        },
+        "put": {
+            "operationId": "putCanvas", "summary": "Replace (or create) the whole canvas.",
+            "parameters": [_WAIT, _IF_MATCH],
+            "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("Canvas")}}},
+            "responses": {**write_ok, "201": _json(_ref("WriteResult"), "Created (durable)."), **_WRITE_ERRORS},
+        },
+        "patch": {
+            "operationId": "patchCanvas", "summary": "Apply ops to the canvas, all or nothing.",
+            "parameters": [_WAIT, _IF_MATCH],
+            "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("Patch")}}},
+            "responses": {**write_ok, **_WRITE_ERRORS},
+        },
+        "delete": {
+            "operationId": "deleteCanvas", "summary": "Remove the canvas file.",
+            "parameters": [_WAIT, _IF_MATCH],
+            "responses": {"200": _json(_ref("Deleted"), "Removed."),
+                          "202": _json(_ref("Accepted"), "Queued (with wait=false)."), **_WRITE_ERRORS},
+        },
+    }
+
+
+def _get(operation_id: str, summary: str, schema: str, *errors: int, **extra: Any) -> dict[str, Any]:
+    return {"get": {"operationId": operation_id, "summary": summary,
+                    "responses": {"200": _json(_ref(schema), summary), **_errors(*errors)}, **extra}}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document; every route of the app appears here and nothing else (a test checks both ways)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "canvasd", "version": __version__,
+                 "description": "HTTP/1.1 over a Unix socket: read and change Obsidian canvases safely."},
+        "paths": {
+            "/v1/health": _get("health", "Daemon status.", "Health"),
+            "/v1/vaults": _get("listVaults", "Configured vaults.", "Vaults"),
+            "/v1/vaults/{vault}/canvases": {
+                "parameters": [_VAULT],
+                **_get("listCanvases", "Canvases of a vault with size, mtime, node and edge counts.", "CanvasList",
+                       404),
+            },
+            "/v1/vaults/{vault}/canvases/{path}": _canvas_path_item(),
+            "/v1/flush": {"post": {"operationId": "flush", "summary": "Commit every pending write now.",
+                                   "responses": {"200": _json(_ref("Flushed"), "Everything pending is durable."),
+                                                 **_errors(503, 504)}}},
+            "/v1/events": {"get": {
+                "operationId": "events", "summary": "Change feed (Server-Sent Events), resumable with since.",
+                "parameters": [{"name": "since", "in": "query", "required": False,
+                                "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
+                               {"name": "Last-Event-ID", "in": "header", "required": False,
+                                "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
+                "responses": {"200": {"description": "An endless event stream.",
+                                      "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                              **_errors(400)}}},
+            "/v1/jobs": _get("jobs", "Background jobs: limit, running, queued, recent.", "Jobs"),
+            "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text format).",
+                                 "responses": {"200": {"description": "Prometheus text exposition format.",
+                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/v1/metrics/summary": _get("metricsSummary", "Requests, latency, cache, writes, optimisations.",
+                                        "Summary"),
+            "/v1/metrics/alerts": _get("metricsAlerts", "Active alerts and their thresholds.", "Alerts"),
+            "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document.",
+                                      "responses": {"200": {"description": "OpenAPI 3.1.",
+                                                            "content": {_JSON: {"schema": {"type": "object"}}}}}}},
+        },
+        "components": {"schemas": _SCHEMAS},
+    }

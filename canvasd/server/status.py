@@ -1,0 +1,67 @@
+"""Daemon-level routes: health, vaults, jobs, Prometheus metrics, the summary and alerts."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from canvasd import __version__
+from canvasd.server._http import JSONResponse
+from canvasd.server.context import ApiContext
+
+
+def _ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+async def health(request: Request) -> Response:
+    """GET /v1/health"""
+    ctx = _ctx(request)
+    return JSONResponse({
+        "status": "stopping" if ctx.stopping.is_set() else "ok",
+        "version": __version__,
+        "pid": os.getpid(),
+        "uptime_s": round(time.time() - ctx.started, 3),
+        "socket": str(ctx.socket),
+        "vaults": len(ctx.vaults),
+        "subsystems": ctx.subsystems,
+    })
+
+
+async def vaults(request: Request) -> Response:
+    """GET /v1/vaults"""
+    ctx = _ctx(request)
+    return JSONResponse({"vaults": [{"name": v.name, "root": str(v.root), "exists": v.exists()} for v in ctx.vaults]})
+
+
+async def jobs(request: Request) -> Response:
+    """GET /v1/jobs"""
+    return JSONResponse(_ctx(request).scheduler.jobs())
+
+
+async def metrics(request: Request) -> Response:
+    """GET /metrics (Prometheus text format)"""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(_ctx(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def summary(request: Request) -> Response:
+    """GET /v1/metrics/summary"""
+    ctx = _ctx(request)
+    jobs = ctx.scheduler.jobs()
+    job_view = {"limit": jobs["limit"], "max": jobs["max"], "running": len(jobs["running"]),
+                "queued": len(jobs["queued"])}
+    events = {"cursor": ctx.feed.cursor, "clients": int(ctx.metrics.value("canvasd_event_stream_clients"))}
+    return JSONResponse(ctx.summary.summary(jobs=job_view, job_p95=ctx.scheduler.job_p95_seconds(),
+                                            events=events))
+
+
+async def alerts(request: Request) -> Response:
+    """GET /v1/metrics/alerts"""
+    ctx = _ctx(request)
+    return JSONResponse(ctx.summary.alerts(job_p95=ctx.scheduler.job_p95_seconds()))

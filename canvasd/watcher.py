@@ -1,0 +1,521 @@
+"""The file watcher: watchdog on every vault, debounced per canvas, resolved into change events.
+
+watchdog's observer thread produces raw events; cheap filtering happens there and each canvas path goes
+to the asyncio loop (`call_soon_threadsafe`), where a `Debouncer` holds it until the canvas is quiet.
+Resolving reads the version in the watcher's one worker thread (file I/O never blocks the loop), compares
+it with the last version reported and publishes `created` / `changed` / `deleted` into the `ChangeFeed`.
+`OwnWrites` tells canvasd's own writes (origin `canvasd`) from everybody else's (`external`). A vault
+folder that disappears is reported (`vault_missing`) and, once back, watched and scanned again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+from canvasd.config import WatcherSettings
+from canvasd.errors import CanvasdError, CanvasNotFoundError, VaultMissingError
+from canvasd.events import ChangeFeed
+from canvasd.metrics import Metrics
+from canvasd.vaults import CANVAS_SUFFIX, Vault, VaultRegistry
+
+if TYPE_CHECKING:
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers.api import BaseObserver, ObservedWatch
+
+    from canvasd.canvas import CanvasEngine
+
+log = logging.getLogger(__name__)
+
+OWN_WRITE_TTL_S = 60.0
+PRESENCE_INTERVAL_S = 1.0
+_MAX_OWN_PER_PATH = 8
+_MAX_OWN_PATHS = 10_000
+
+T = TypeVar("T")
+Identity = tuple[int, int]  # (st_dev, st_ino) of a vault folder
+
+
+def _real(path: str | os.PathLike[str]) -> str:
+    return os.path.realpath(os.fspath(path))
+
+
+@dataclass(slots=True)
+class _Announcement:
+    version: str | None
+    at: float
+    matched: bool = False
+
+
+class OwnWrites:
+    """Thread-safe record of what canvasd itself is writing; pass `record` as the engine's `on_write`."""
+
+    def __init__(self, ttl: float = OWN_WRITE_TTL_S) -> None:
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._by_path: OrderedDict[str, list[_Announcement]] = OrderedDict()  # oldest announcement first
+
+    def record(self, path: Path, version: str | None) -> None:
+        """canvasd is about to put `version` at `path` (None: about to delete it)."""
+        key, now = _real(path), time.monotonic()
+        with self._lock:
+            self._expire(now)
+            # An announcement the watcher has matched is superseded by the next one for the same path.
+            kept = [a for a in self._by_path.pop(key, []) if not a.matched][-(_MAX_OWN_PER_PATH - 1):]
+            self._by_path[key] = [*kept, _Announcement(version, now)]
+            while len(self._by_path) > _MAX_OWN_PATHS:
+                self._by_path.popitem(last=False)
+
+    def is_own(self, path: Path, version: str | None) -> bool:
+        """Whether canvasd recently announced exactly this version (or, for None, a delete) of `path`."""
+        key, now = _real(path), time.monotonic()
+        with self._lock:
+            self._expire(now)
+            for announcement in self._by_path.get(key, ()):
+                if announcement.version == version and now - announcement.at < self._ttl:
+                    announcement.matched = True
+                    return True
+        return False
+
+    def _expire(self, now: float) -> None:
+        while self._by_path:
+            key, announcements = next(iter(self._by_path.items()))
+            if now - announcements[-1].at < self._ttl:
+                return
+            del self._by_path[key]
+
+
+class Debouncer[K: Hashable]:
+    """Calls `action(key)` once a key has been quiet for `delay` s, and at most `max_delay` s after its first
+    touch (so a canvas rewritten non-stop is still reported). Loop thread only."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, max_delay: float,
+                 action: Callable[[K], None]) -> None:
+        self._loop = loop
+        self._delay = delay
+        self._max_delay = max_delay
+        self._action = action
+        self._pending: dict[K, tuple[float, asyncio.TimerHandle]] = {}
+
+    def touch(self, key: K) -> None:
+        """Note activity on `key`: (re)start its quiet period."""
+        now = self._loop.time()
+        first = now
+        if key in self._pending:
+            first, handle = self._pending[key]
+            handle.cancel()
+        when = min(now + self._delay, first + self._max_delay)
+        self._pending[key] = (first, self._loop.call_at(when, self._fire, key))
+
+    def cancel(self) -> None:
+        """Forget every pending key without calling the action."""
+        for _, handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def _fire(self, key: K) -> None:
+        del self._pending[key]
+        self._action(key)
+
+
+@dataclass(slots=True)
+class _Attached:
+    """What attaching a vault found: its real root and identity, the watch, and its canvases' versions."""
+
+    root: str
+    identity: Identity
+    watch: ObservedWatch
+    known: dict[str, str]
+
+
+@dataclass(slots=True)
+class _VaultState:
+    """The watcher's view of one vault (loop thread only)."""
+
+    vault: Vault
+    state: Literal["starting", "watching", "missing"] = "starting"
+    root: str = ""  # real path of the folder being watched
+    identity: Identity | None = None
+    watch: ObservedWatch | None = None
+    known: dict[str, str] = field(default_factory=dict)  # real path -> version last reported
+    deferred: set[str] = field(default_factory=set)  # paths that changed while the vault was being scanned
+    generation: int = 0  # bumped when the vault is lost or attached: results of older reads are stale
+
+
+class _VaultEvents:
+    """watchdog handler of one vault: keeps canvas paths, drops the rest (runs in the observer thread)."""
+
+    def __init__(self, watcher: CanvasWatcher, name: str, root: str) -> None:
+        self._watcher = watcher
+        self._name = name
+        self._root = root
+        self._prefix = root.rstrip(os.sep) + os.sep
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        """Called by watchdog for every event under the vault."""
+        src = os.fsdecode(event.src_path)
+        if event.is_directory:
+            # A folder deleted or moved away (maybe the vault itself): its canvases may be gone with it.
+            self._watcher._post(self._watcher._on_folder_gone, self._name, src)
+            return
+        for path in (src, os.fsdecode(event.dest_path)):
+            if path and self._is_canvas(path):
+                self._watcher._metrics.watcher_raw_events.inc()
+                self._watcher._post(self._watcher._on_raw, self._name, path)
+
+    def _is_canvas(self, path: str) -> bool:
+        """A `.canvas` file in the vault, not inside a hidden folder (.obsidian, .trash) nor hidden itself."""
+        if not path.startswith(self._prefix) or not path.endswith(CANVAS_SUFFIX):
+            return False
+        return not any(part.startswith(".") for part in path[len(self._prefix):].split(os.sep))
+
+
+class CanvasWatcher:
+    """Watches every vault and turns file changes into change events. `start`/`stop` from any thread."""
+
+    def __init__(self, vaults: VaultRegistry, engine: CanvasEngine, feed: ChangeFeed, own_writes: OwnWrites,
+                 settings: WatcherSettings, metrics: Metrics, loop: asyncio.AbstractEventLoop, *,
+                 presence_interval: float = PRESENCE_INTERVAL_S) -> None:
+        """Events are published into `feed` from `loop`'s thread; vault folders are checked for presence
+        every `presence_interval` seconds."""
+        self._engine = engine
+        self._feed = feed
+        self._own = own_writes
+        self._settings = settings
+        self._metrics = metrics
+        self._loop = loop
+        self._presence_interval = presence_interval
+        self._vaults = {vault.name: _VaultState(vault) for vault in vaults}
+        delay = settings.debounce_ms / 1000
+        self._debouncer: Debouncer[tuple[str, str]] = Debouncer(loop, delay, max(1.0, 20 * delay), self._resolve)
+        self._resolving: set[tuple[str, str]] = set()
+        self._again: set[tuple[str, str]] = set()  # changed again while being resolved
+        self._observer: BaseObserver | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._tick: asyncio.TimerHandle | None = None
+        self._ready = asyncio.Event()
+        self._started = False
+        self._stopped = False
+
+    # Lifecycle
+
+    def start(self) -> None:
+        """Watch every vault (recursively) and scan it in the background; check vault folders periodically."""
+        if self._started:
+            return
+        self._started = True
+        if not self._settings.enabled:
+            log.info("the watcher is off (watcher.enabled: false); external edits are seen on the next read")
+            self._post(self._ready.set)
+            return
+        from watchdog.observers import Observer
+
+        observer = Observer()
+        observer.start()
+        self._observer = observer
+        # One worker: reads, scans and (un)scheduling run in order, and never two at once for one vault.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvasd-watcher")
+        self._post(self._begin)
+
+    def stop(self) -> None:
+        """Stop watching: timers cancelled, worker and observer threads joined. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._post(self._cancel_timers)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join()
+
+    def __enter__(self) -> CanvasWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    async def wait_ready(self) -> None:
+        """Wait until every vault present at start is watched and scanned."""
+        await self._ready.wait()
+
+    def status(self) -> dict[str, Any]:
+        """Per vault: watching / missing / starting and canvases known; raw events; changes pending."""
+        running = self._started and not self._stopped and self._settings.enabled
+        return {
+            "running": running,
+            "vaults": {name: {"state": vs.state if running else "off", "root": str(vs.vault.root),
+                              "canvases": len(vs.known)} for name, vs in self._vaults.items()},
+            "raw_events": int(self._metrics.value("canvasd_watcher_raw_events_total")),
+            "pending": len(self._debouncer) + len(self._resolving)
+            + sum(len(vs.deferred) for vs in self._vaults.values()),
+        }
+
+    def _begin(self) -> None:
+        if self._stopped:
+            return
+        for vs in self._vaults.values():
+            self._attach(vs, announce=False)
+        self._update_ready()
+        self._tick = self._loop.call_later(self._presence_interval, self._check_presence)
+
+    def _cancel_timers(self) -> None:
+        self._debouncer.cancel()
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        self._ready.set()
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run `callback(*args)` in the loop thread (from any thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is listening any more
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _submit(self, job: Callable[[], T], done: Callable[[asyncio.Future[T]], None]) -> None:
+        """Run `job` in the worker thread; `done(future)` then runs in the loop thread."""
+        if self._stopped or self._executor is None:
+            return
+        future = self._loop.run_in_executor(self._executor, job)
+        future.add_done_callback(done)
+
+    @staticmethod
+    def _outcome(future: asyncio.Future[T], what: str) -> T | None:
+        if future.cancelled():
+            return None
+        exc = future.exception()
+        if exc is not None:
+            log.error("watcher: %s failed", what, exc_info=exc)
+            return None
+        return future.result()
+
+    # Raw events (loop thread)
+
+    def _on_raw(self, name: str, path: str) -> None:
+        if not self._stopped and self._vaults[name].state != "missing":
+            self._debouncer.touch((name, path))
+
+    def _on_folder_gone(self, name: str, folder: str) -> None:
+        vs = self._vaults[name]
+        if self._stopped or vs.state == "missing":
+            return
+        if folder == vs.root:
+            self._lose(vs)
+            return
+        prefix = folder + os.sep
+        for path in [p for p in vs.known if p.startswith(prefix)]:
+            self._debouncer.touch((name, path))
+
+    # Resolving a quiet canvas (loop thread; reading in the worker)
+
+    def _resolve(self, key: tuple[str, str]) -> None:
+        name, path = key
+        vs = self._vaults[name]
+        if self._stopped or vs.state == "missing":
+            return
+        if vs.state == "starting":
+            vs.deferred.add(path)
+            return
+        if key in self._resolving:
+            self._again.add(key)
+            return
+        self._resolving.add(key)
+        generation = vs.generation
+        self._submit(lambda: self._read(path), lambda future: self._resolved(key, generation, future))
+
+    def _read(self, path: str) -> tuple[str | None, bool] | None:
+        """(version, or None when gone; whether canvasd wrote it); None when it cannot be read now."""
+        if _real(path) != path:
+            return None  # a symlink: the file it leads to is reported under its own name
+        started = time.time_ns()
+        try:
+            snapshot = self._engine.read(Path(path), parse=False)
+            own = self._own.is_own(Path(path), snapshot.version)
+            if not own and snapshot.verified_ns < started:
+                # Served from memory although the file was touched: canvasd's own writes are primed in
+                # the cache, anything else may be a same-size edit within one timestamp tick.
+                self._engine.store.invalidate(Path(path))
+                snapshot = self._engine.read(Path(path), parse=False)
+                own = self._own.is_own(Path(path), snapshot.version)
+            return snapshot.version, own
+        except (CanvasNotFoundError, FileNotFoundError, NotADirectoryError):
+            self._engine.store.invalidate(Path(path))
+            return None, self._own.is_own(Path(path), None)
+        except (CanvasdError, OSError) as exc:
+            log.warning("watcher: cannot read %s now (%s); skipping this change", path, exc)
+            return None
+
+    def _resolved(self, key: tuple[str, str], generation: int,
+                  future: asyncio.Future[tuple[str | None, bool] | None]) -> None:
+        self._resolving.discard(key)
+        result = self._outcome(future, f"reading {key[1]}")
+        if self._stopped:
+            return
+        vs = self._vaults[key[0]]
+        if vs.generation != generation:
+            self._again.discard(key)
+            self._resolve(key)  # the vault was lost or re-attached meanwhile: look again in its new state
+            return
+        if result is not None:
+            self._report(vs, key[1], *result)
+        if key in self._again:
+            self._again.discard(key)
+            self._resolve(key)
+
+    def _report(self, vs: _VaultState, path: str, version: str | None, own: bool) -> None:
+        origin: Literal["canvasd", "external"] = "canvasd" if own else "external"
+        relative = os.path.relpath(path, vs.root).replace(os.sep, "/")
+        if version is None:
+            if vs.known.pop(path, None) is not None:
+                self._feed.publish("deleted", vs.vault.name, relative, None, origin)
+            return
+        previous = vs.known.get(path)
+        vs.known[path] = version
+        if previous is None:
+            self._feed.publish("created", vs.vault.name, relative, version, origin)
+        elif previous != version:
+            self._feed.publish("changed", vs.vault.name, relative, version, origin)
+
+    # Vault folders: attach, lose, check presence
+
+    def _attach(self, vs: _VaultState, *, announce: bool) -> None:
+        """Watch and scan the vault in the worker; `announce` publishes vault_restored and its canvases."""
+        vs.state = "starting"
+        vs.generation += 1
+        generation, old_watch = vs.generation, vs.watch
+        vs.watch = None
+        self._submit(lambda: self._watch_and_scan(vs.vault, old_watch),
+                     lambda future: self._attached(vs, generation, announce, future))
+
+    def _watch_and_scan(self, vault: Vault, old_watch: ObservedWatch | None) -> _Attached | None:
+        """Schedule a recursive watch on the vault folder, then read every canvas's version (worker)."""
+        assert self._observer is not None
+        self._unwatch(old_watch)
+        root = vault.real_root()
+        try:
+            st = os.stat(root)
+            handler = cast("FileSystemEventHandler", _VaultEvents(self, vault.name, root))
+            watch = self._observer.schedule(handler, root, recursive=True, event_filter=_event_types())
+        except OSError:
+            return None
+        known: dict[str, str] = {}
+        try:
+            for _, real in vault.canvases():
+                if self._stopped:
+                    break
+                try:
+                    known[os.fspath(real)] = self._engine.read(real, parse=False).version
+                except (CanvasdError, OSError) as exc:
+                    log.debug("watcher: skipping %s in the scan: %s", real, exc)
+        except VaultMissingError:
+            self._unwatch(watch)
+            return None
+        return _Attached(root, (st.st_dev, st.st_ino), watch, known)
+
+    def _unwatch(self, watch: ObservedWatch | None) -> None:
+        if watch is not None and self._observer is not None:
+            with contextlib.suppress(KeyError):  # already gone with the observer
+                self._observer.unschedule(watch)
+
+    def _attached(self, vs: _VaultState, generation: int, announce: bool,
+                  future: asyncio.Future[_Attached | None]) -> None:
+        found = self._outcome(future, f"watching vault {vs.vault.name}")
+        if self._stopped or vs.generation != generation:
+            if found is not None:
+                self._submit(lambda: self._unwatch(found.watch), lambda _: None)
+            return
+        if found is None:
+            vs.state = "missing"
+            if not announce:  # when restoring, its disappearance was reported already
+                log.warning("watcher: vault %s folder %s is missing; watching for it", vs.vault.name,
+                            vs.vault.root)
+                self._feed.publish("vault_missing", vs.vault.name, None)
+            self._update_ready()
+            return
+        vs.state, vs.root, vs.identity = "watching", found.root, found.identity
+        vs.watch, vs.known = found.watch, found.known
+        if announce:
+            log.info("watcher: vault %s folder is back; watching it again", vs.vault.name)
+            self._feed.publish("vault_restored", vs.vault.name, None)
+            for path in sorted(vs.known):
+                relative = os.path.relpath(path, vs.root).replace(os.sep, "/")
+                self._feed.publish("created", vs.vault.name, relative, vs.known[path], "external")
+        deferred, vs.deferred = vs.deferred, set()
+        for path in sorted(deferred):
+            self._resolve((vs.vault.name, path))
+        self._update_ready()
+
+    def _lose(self, vs: _VaultState) -> None:
+        """The vault folder is gone: report it and its canvases, stop watching it."""
+        log.warning("watcher: vault %s folder %s disappeared", vs.vault.name, vs.vault.root)
+        vs.state = "missing"
+        vs.generation += 1
+        vs.identity = None
+        self._feed.publish("vault_missing", vs.vault.name, None)
+        for path in sorted(vs.known):
+            relative = os.path.relpath(path, vs.root).replace(os.sep, "/")
+            self._feed.publish("deleted", vs.vault.name, relative, None, "external")
+        vs.known = {}
+        vs.deferred = set()
+        old_watch, vs.watch = vs.watch, None
+        self._submit(lambda: self._unwatch(old_watch), lambda _: None)
+
+    def _check_presence(self) -> None:
+        self._tick = None
+        self._submit(self._identities, self._presence_checked)
+
+    def _identities(self) -> dict[str, Identity | None]:
+        """(device, inode) of each vault folder now, None where it is missing (worker)."""
+        found: dict[str, Identity | None] = {}
+        for name, vs in self._vaults.items():
+            try:
+                st = os.stat(vs.vault.root)
+                found[name] = (st.st_dev, st.st_ino) if os.path.isdir(vs.vault.root) else None
+            except OSError:
+                found[name] = None
+        return found
+
+    def _presence_checked(self, future: asyncio.Future[dict[str, Identity | None]]) -> None:
+        identities = self._outcome(future, "checking vault folders") or {}
+        if self._stopped:
+            return
+        for name, identity in identities.items():
+            vs = self._vaults[name]
+            if vs.state == "watching" and identity != vs.identity:
+                self._lose(vs)  # removed, or replaced by another folder (moved away and re-created)
+            if vs.state == "missing" and identity is not None:
+                self._attach(vs, announce=True)
+        self._tick = self._loop.call_later(self._presence_interval, self._check_presence)
+
+    def _update_ready(self) -> None:
+        if all(vs.state != "starting" for vs in self._vaults.values()):
+            self._ready.set()
+
+
+def _event_types() -> list[type[FileSystemEvent]]:
+    """The watchdog events that can change a canvas; opens, closes and attribute changes are left out."""
+    from watchdog.events import (
+        DirDeletedEvent,
+        DirMovedEvent,
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileModifiedEvent,
+        FileMovedEvent,
+    )
+
+    return [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileDeletedEvent, DirDeletedEvent, DirMovedEvent]
