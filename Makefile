@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test lint bench clean
+.PHONY: test lint bench demo clean
 
 $(PY): pyproject.toml
 	@python=$$(scripts/python312) && "$$python" -m venv $(VENV)
@@ -21,6 +21,12 @@ lint: $(PY)
 
 bench: $(PY)
 	$(PY) bench/canvas_io.py
+	$(PY) bench/api.py
+
+# The daemon on a copy of demo/vault (the repository's copy stays clean), default socket, offline.
+demo: $(PY)
+	@[ -d .demo/vault ] || { mkdir -p .demo && cp -R demo/vault .demo/vault; }
+	$(VENV)/bin/canvasd serve --vault demo=.demo/vault
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .demo

@@ -391,6 +391,7 @@ def _worker(pipe: Any, path: str, requests: Sequence[bytes], connections: int, o
         loop.add_reader(pipe.fileno(), lambda: go.done() or go.set_result(None))
         await go
         loop.remove_reader(pipe.fileno())
+        os.set_blocking(pipe.fileno(), True)  # the loop made it non-blocking; the result is sent with a plain write
         pipe.recv()
 
     try:

@@ -79,10 +79,10 @@ class Daemon:
         from canvasd.events import ChangeFeed, CursorStore
         from canvasd.jobs.scheduler import JobScheduler
         from canvasd.listener import UnixListener
+        from canvasd.own_writes import OwnWrites
         from canvasd.server.context import ApiContext
         from canvasd.summary import RequestWindow, SummaryBuilder
         from canvasd.vaults import VaultRegistry
-        from canvasd.watcher import OwnWrites
 
         d = self.settings.daemon
         ProcessCollector(registry=self.metrics.registry)

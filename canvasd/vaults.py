@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from canvasd.errors import CanvasPathError, InvalidPathError, VaultMissingError, VaultNotFoundError
@@ -19,16 +18,23 @@ CANVAS_SUFFIX = ".canvas"
 OBSIDIAN_DIR = ".obsidian"
 
 
-@dataclass(frozen=True, slots=True)
 class Vault:
     """A named folder of canvases."""
 
-    name: str
-    root: Path  # absolute, as configured (it may be a symlink or missing for a while)
+    __slots__ = ("_real_root", "name", "root")
+
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.root = root  # absolute, as configured (it may be a symlink, or missing for a while)
+        self._real_root = os.path.realpath(root)
 
     def real_root(self) -> str:
-        """The vault folder with symlinks resolved."""
-        return os.path.realpath(self.root)
+        """The vault folder with symlinks resolved (kept; `refresh` after the folder was replaced)."""
+        return self._real_root
+
+    def refresh(self) -> None:
+        """Resolve the folder again (it was removed and re-created, maybe as a different symlink)."""
+        self._real_root = os.path.realpath(self.root)
 
     def exists(self) -> bool:
         """Whether the vault folder is there now (it may be on a removable drive)."""
@@ -38,21 +44,23 @@ class Vault:
         """The real root, or VaultMissingError when the folder is gone."""
         if not self.exists():
             raise VaultMissingError(self.name, self.root)
-        return self.real_root()
+        return self._real_root
 
     def resolve(self, relative: str) -> Path:
-        """The real path of canvas `relative` (POSIX, relative to the vault); refuses anything unsafe."""
+        """The real path of canvas `relative` (POSIX, relative to the vault); refuses anything unsafe.
+
+        One realpath (an lstat per path component) per call: symlinks are followed and checked every time.
+        """
         parts = _clean_parts(relative)
         if parts[0] == OBSIDIAN_DIR:
             raise CanvasPathError(relative, "nothing under .obsidian/ is served or written")
         if not parts[-1].endswith(CANVAS_SUFFIX) or parts[-1] == CANVAS_SUFFIX:
             raise CanvasPathError(relative, "only .canvas files are served and written")
-        root = self.require()
+        root = self._real_root
         real = os.path.realpath(os.path.join(root, *parts))
-        inside = os.path.relpath(real, root)
-        if inside == os.curdir or inside.startswith(os.pardir + os.sep) or inside == os.pardir:
+        if not real.startswith(root + os.sep):
             raise CanvasPathError(relative, "it resolves to a file outside the vault")
-        if inside.split(os.sep, 1)[0] == OBSIDIAN_DIR:
+        if real.startswith(OBSIDIAN_DIR + os.sep, len(root) + 1):
             raise CanvasPathError(relative, "it resolves to a file under .obsidian/")
         if not real.endswith(CANVAS_SUFFIX):
             raise CanvasPathError(relative, "it is a symlink to a file that is not a .canvas file")
@@ -60,15 +68,17 @@ class Vault:
 
     def relative(self, path: str | os.PathLike[str]) -> str | None:
         """The vault-relative POSIX path of a real path inside this vault, else None."""
-        root = self.real_root()
-        inside = os.path.relpath(os.fspath(path), root)
-        if inside == os.curdir or inside == os.pardir or inside.startswith(os.pardir + os.sep):
+        path = os.fspath(path)
+        root = self._real_root
+        if not path.startswith(root + os.sep):
             return None
-        return inside.replace(os.sep, "/")
+        return path[len(root) + 1:].replace(os.sep, "/")
 
     def canvases(self) -> Iterator[tuple[str, Path]]:
         """(relative path, real path) of every canvas, skipping hidden folders (.obsidian, .trash, .git)."""
         root = self.require()
+        self.refresh()
+        root = self._real_root
         stack = [root]
         while stack:
             directory = stack.pop()

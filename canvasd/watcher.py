@@ -14,20 +14,21 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
+import stat
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from canvasd._debounce import Debouncer
 from canvasd.config import WatcherSettings
 from canvasd.errors import CanvasdError, CanvasNotFoundError, VaultMissingError
 from canvasd.events import ChangeFeed
 from canvasd.metrics import Metrics
+from canvasd.own_writes import OwnWrites, real_path
 from canvasd.vaults import CANVAS_SUFFIX, Vault, VaultRegistry
 
 if TYPE_CHECKING:
@@ -38,98 +39,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OWN_WRITE_TTL_S = 60.0
 PRESENCE_INTERVAL_S = 1.0
-_MAX_OWN_PER_PATH = 8
-_MAX_OWN_PATHS = 10_000
 
 T = TypeVar("T")
 Identity = tuple[int, int]  # (st_dev, st_ino) of a vault folder
-
-
-def _real(path: str | os.PathLike[str]) -> str:
-    return os.path.realpath(os.fspath(path))
-
-
-@dataclass(slots=True)
-class _Announcement:
-    version: str | None
-    at: float
-    matched: bool = False
-
-
-class OwnWrites:
-    """Thread-safe record of what canvasd itself is writing; pass `record` as the engine's `on_write`."""
-
-    def __init__(self, ttl: float = OWN_WRITE_TTL_S) -> None:
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._by_path: OrderedDict[str, list[_Announcement]] = OrderedDict()  # oldest announcement first
-
-    def record(self, path: Path, version: str | None) -> None:
-        """canvasd is about to put `version` at `path` (None: about to delete it)."""
-        key, now = _real(path), time.monotonic()
-        with self._lock:
-            self._expire(now)
-            # An announcement the watcher has matched is superseded by the next one for the same path.
-            kept = [a for a in self._by_path.pop(key, []) if not a.matched][-(_MAX_OWN_PER_PATH - 1):]
-            self._by_path[key] = [*kept, _Announcement(version, now)]
-            while len(self._by_path) > _MAX_OWN_PATHS:
-                self._by_path.popitem(last=False)
-
-    def is_own(self, path: Path, version: str | None) -> bool:
-        """Whether canvasd recently announced exactly this version (or, for None, a delete) of `path`."""
-        key, now = _real(path), time.monotonic()
-        with self._lock:
-            self._expire(now)
-            for announcement in self._by_path.get(key, ()):
-                if announcement.version == version and now - announcement.at < self._ttl:
-                    announcement.matched = True
-                    return True
-        return False
-
-    def _expire(self, now: float) -> None:
-        while self._by_path:
-            key, announcements = next(iter(self._by_path.items()))
-            if now - announcements[-1].at < self._ttl:
-                return
-            del self._by_path[key]
-
-
-class Debouncer[K: Hashable]:
-    """Calls `action(key)` once a key has been quiet for `delay` s, and at most `max_delay` s after its first
-    touch (so a canvas rewritten non-stop is still reported). Loop thread only."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, max_delay: float,
-                 action: Callable[[K], None]) -> None:
-        self._loop = loop
-        self._delay = delay
-        self._max_delay = max_delay
-        self._action = action
-        self._pending: dict[K, tuple[float, asyncio.TimerHandle]] = {}
-
-    def touch(self, key: K) -> None:
-        """Note activity on `key`: (re)start its quiet period."""
-        now = self._loop.time()
-        first = now
-        if key in self._pending:
-            first, handle = self._pending[key]
-            handle.cancel()
-        when = min(now + self._delay, first + self._max_delay)
-        self._pending[key] = (first, self._loop.call_at(when, self._fire, key))
-
-    def cancel(self) -> None:
-        """Forget every pending key without calling the action."""
-        for _, handle in self._pending.values():
-            handle.cancel()
-        self._pending.clear()
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def _fire(self, key: K) -> None:
-        del self._pending[key]
-        self._action(key)
 
 
 @dataclass(slots=True)
@@ -138,7 +51,7 @@ class _Attached:
 
     root: str
     identity: Identity
-    watch: ObservedWatch
+    watch: ObservedWatch | None  # None: the folder is there but could not be watched (inotify limits)
     known: dict[str, str]
 
 
@@ -147,7 +60,7 @@ class _VaultState:
     """The watcher's view of one vault (loop thread only)."""
 
     vault: Vault
-    state: Literal["starting", "watching", "missing"] = "starting"
+    state: Literal["starting", "watching", "missing", "failed"] = "starting"
     root: str = ""  # real path of the folder being watched
     identity: Identity | None = None
     watch: ObservedWatch | None = None
@@ -210,6 +123,7 @@ class CanvasWatcher:
         self._ready = asyncio.Event()
         self._started = False
         self._stopped = False
+        self._error: str | None = None
 
     # Lifecycle
 
@@ -224,8 +138,14 @@ class CanvasWatcher:
             return
         from watchdog.observers import Observer
 
-        observer = Observer()
-        observer.start()
+        try:
+            observer = Observer()
+            observer.start()
+        except OSError as exc:  # e.g. the per-user limit of inotify instances is reached
+            log.error("watcher: cannot watch files (%s); external edits are seen on the next read only", exc)
+            self._error = str(exc)
+            self._post(self._ready.set)
+            return
         self._observer = observer
         # One worker: reads, scans and (un)scheduling run in order, and never two at once for one vault.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvasd-watcher")
@@ -257,9 +177,10 @@ class CanvasWatcher:
 
     def status(self) -> dict[str, Any]:
         """Per vault: watching / missing / starting and canvases known; raw events; changes pending."""
-        running = self._started and not self._stopped and self._settings.enabled
+        running = self._started and not self._stopped and self._observer is not None
         return {
             "running": running,
+            "error": self._error,
             "vaults": {name: {"state": vs.state if running else "off", "root": str(vs.vault.root),
                               "canvases": len(vs.known)} for name, vs in self._vaults.items()},
             "raw_events": int(self._metrics.value("canvasd_watcher_raw_events_total")),
@@ -291,7 +212,10 @@ class CanvasWatcher:
         """Run `job` in the worker thread; `done(future)` then runs in the loop thread."""
         if self._stopped or self._executor is None:
             return
-        future = self._loop.run_in_executor(self._executor, job)
+        try:
+            future = self._loop.run_in_executor(self._executor, job)
+        except RuntimeError:
+            return  # stop() shut the worker down from another thread just now
         future.add_done_callback(done)
 
     @staticmethod
@@ -340,7 +264,7 @@ class CanvasWatcher:
 
     def _read(self, path: str) -> tuple[str | None, bool] | None:
         """(version, or None when gone; whether canvasd wrote it); None when it cannot be read now."""
-        if _real(path) != path:
+        if real_path(path) != path:
             return None  # a symlink: the file it leads to is reported under its own name
         started = time.time_ns()
         try:
@@ -406,13 +330,23 @@ class CanvasWatcher:
         """Schedule a recursive watch on the vault folder, then read every canvas's version (worker)."""
         assert self._observer is not None
         self._unwatch(old_watch)
+        vault.refresh()  # the folder may be back as a different symlink
         root = vault.real_root()
         try:
             st = os.stat(root)
-            handler = cast("FileSystemEventHandler", _VaultEvents(self, vault.name, root))
-            watch = self._observer.schedule(handler, root, recursive=True, event_filter=_event_types())
         except OSError:
             return None
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        handler = cast("FileSystemEventHandler", _VaultEvents(self, vault.name, root))
+        watch: ObservedWatch | None = None
+        try:
+            watch = self._observer.schedule(handler, root, recursive=True, event_filter=_event_types())
+        except OSError as exc:
+            if not os.path.isdir(root):
+                return None
+            log.error("watcher: cannot watch vault %s (%s); its external edits are seen on the next read only "
+                      "(on Linux, raise fs.inotify.max_user_watches)", vault.name, exc)
         known: dict[str, str] = {}
         try:
             for _, real in vault.canvases():
@@ -447,7 +381,8 @@ class CanvasWatcher:
                 self._feed.publish("vault_missing", vs.vault.name, None)
             self._update_ready()
             return
-        vs.state, vs.root, vs.identity = "watching", found.root, found.identity
+        vs.state = "watching" if found.watch is not None else "failed"
+        vs.root, vs.identity = found.root, found.identity
         vs.watch, vs.known = found.watch, found.known
         if announce:
             log.info("watcher: vault %s folder is back; watching it again", vs.vault.name)
@@ -496,7 +431,7 @@ class CanvasWatcher:
             return
         for name, identity in identities.items():
             vs = self._vaults[name]
-            if vs.state == "watching" and identity != vs.identity:
+            if vs.state in ("watching", "failed") and identity != vs.identity:
                 self._lose(vs)  # removed, or replaced by another folder (moved away and re-created)
             if vs.state == "missing" and identity is not None:
                 self._attach(vs, announce=True)

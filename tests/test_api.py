@@ -243,3 +243,16 @@ def test_alerts_fire_on_their_configured_thresholds(tmp_path: Path) -> None:
             (daemon.vault / "n.canvas").touch()
         names = {a["name"] for a in daemon.client.get("/v1/metrics/alerts").json()["alerts"]}
         assert {"latency_p95", "cache_hit_rate"} <= names
+
+
+def test_metrics_pass_promtool(daemon: DaemonProcess) -> None:
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package 'prometheus'; .ci/run installs it)")
+    daemon.client.get("/v1/health")
+    text = daemon.client.get("/metrics").content
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()

@@ -14,16 +14,18 @@ from typing import Any
 
 import pytest
 
+from canvasd._debounce import Debouncer
 from canvasd.canvas import CanvasEngine, Delete, Patch, Replace
 from canvasd.canvas.store import content_version
 from canvasd.config import WatcherSettings, load_settings
 from canvasd.events import ChangeEvent, ChangeFeed
+from canvasd.own_writes import OwnWrites
 from canvasd.vaults import VaultRegistry
-from canvasd.watcher import CanvasWatcher, Debouncer, OwnWrites
+from canvasd.watcher import CanvasWatcher
 from tests.canvas_factory import node
 
 TIMEOUT = 10.0
-DEBOUNCE_MS = 0.0
+DEBOUNCE_MS = 80.0
 
 
 def _doc(text: str) -> dict[str, Any]:
@@ -104,10 +106,14 @@ def root(tmp_path: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def watching(root: Path, engine: CanvasEngine, own_writes: OwnWrites, **settings: Any) -> AsyncIterator[Rig]:
+    """Start and stop the watcher from a worker thread, as the daemon does."""
     rig = Rig(root, engine, own_writes, WatcherSettings(**{"debounce_ms": DEBOUNCE_MS, **settings}))
-    with rig.watcher:
+    await asyncio.to_thread(rig.watcher.start)
+    try:
         await asyncio.wait_for(rig.watcher.wait_ready(), TIMEOUT)
         yield rig
+    finally:
+        await asyncio.to_thread(rig.watcher.stop)
 
 
 def _run(scenario: Any) -> None:
@@ -313,15 +319,33 @@ def test_a_folder_moved_out_of_the_vault_deletes_its_canvases(
     _run(scenario())
 
 
-def test_stop_is_idempotent_and_a_disabled_watcher_watches_nothing(
+def test_a_disabled_watcher_watches_nothing_and_stop_is_idempotent(
         root: Path, watched_engine: CanvasEngine, own_writes: OwnWrites) -> None:
     async def scenario() -> None:
-        async with watching(root, watched_engine, own_writes, enabled=False) as rig:
+        rig = Rig(root, watched_engine, own_writes, WatcherSettings(enabled=False))
+        with rig.watcher:  # started and stopped in the loop thread this time
+            await asyncio.wait_for(rig.watcher.wait_ready(), TIMEOUT)
             (root / "a.canvas").write_bytes(_canvas_bytes("a"))
             assert rig.watcher.status()["running"] is False
             rig.watcher.stop()
-            rig.watcher.stop()
+        rig.watcher.stop()
         assert rig.events == []
+
+
+def test_stop_in_the_loop_thread_while_changes_are_pending(
+        root: Path, watched_engine: CanvasEngine, own_writes: OwnWrites) -> None:
+    async def scenario() -> None:
+        rig = Rig(root, watched_engine, own_writes, WatcherSettings(debounce_ms=DEBOUNCE_MS))
+        with rig.watcher:
+            await asyncio.wait_for(rig.watcher.wait_ready(), TIMEOUT)
+            for i in range(5):
+                (root / f"{i}.canvas").write_bytes(_canvas_bytes(str(i)))
+            await rig.expect("created", "0.canvas")
+            (root / "late.canvas").write_bytes(_canvas_bytes("late"))
+        assert rig.watcher.status()["running"] is False
+        published = len(rig.events)
+        await asyncio.sleep(DEBOUNCE_MS / 1000 * 3)  # what was pending at stop is dropped, not published
+        assert len(rig.events) == published
 
     _run(scenario())
 

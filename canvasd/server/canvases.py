@@ -74,10 +74,19 @@ def _count(items: Any) -> int:
     return len(items) if isinstance(items, list) else 0
 
 
+async def canvas(request: Request) -> Response:
+    """/v1/vaults/{vault}/canvases/{path}: one route, so a 405 lists every method it allows."""
+    return await _BY_METHOD.get(request.method, get_canvas)(request)
+
+
 async def get_canvas(request: Request) -> Response:
     """GET /v1/vaults/{vault}/canvases/{path}: the file's bytes, ETag = version."""
-    ctx, _vault, _relative, path = _target(request)
-    snapshot = await _read(ctx, path)
+    ctx, vault, _relative, path = _target(request)
+    try:
+        snapshot = await _read(ctx, path)
+    except CanvasNotFoundError:
+        vault.require()  # a missing vault folder says so, rather than "no such canvas"
+        raise
     tag = etag(snapshot.version)
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
@@ -140,6 +149,7 @@ async def _precondition(ctx: ApiContext, request: Request, path: Path) -> str | 
 async def _write(ctx: ApiContext, request: Request, vault: Vault, relative: str, path: Path,
                  write: WriteRequest) -> Response:
     wait = wants_wait(request)
+    vault.require()
     future: Future[CommitResult] = await asyncio.to_thread(ctx.engine.submit, path, write)
     if not wait:
         future.add_done_callback(_consume)
@@ -155,6 +165,10 @@ async def _write(ctx: ApiContext, request: Request, vault: Vault, relative: str,
             "created": result.created}
     headers = {"etag": etag(result.version)} if result.version else None
     return JSONResponse(body, status_code=201 if result.created else 200, headers=headers)
+
+
+_BY_METHOD = {"GET": get_canvas, "HEAD": get_canvas, "PUT": put_canvas, "PATCH": patch_canvas,
+              "DELETE": delete_canvas}
 
 
 def _consume(future: Future[CommitResult]) -> None:

@@ -85,7 +85,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Patch": {
         "type": "object", "required": ["ops"], "additionalProperties": False,
-        "properties": {"ops": {"type": "array", "items": {
+        "properties": {"ops": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["op"],
             "properties": {
                 "op": {"type": "string", "enum": ["add_node", "update_node", "remove_node",
