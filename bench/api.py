@@ -52,7 +52,7 @@ BASELINE_CONFIG = {
 M_PHYS = "canvasd_canvas_physical_writes_total"
 M_OPS = "canvasd_canvas_logical_ops_total"
 
-TARGETS = {
+TARGETS: dict[str, dict[str, Any]] = {
     "get_100KB_p50_1conn_ms": {"op": "<=", "value": 0.5, "unit": "ms"},
     "get_100KB_rps_32conn": {"op": ">=", "value": 2000, "unit": "req/s"},
     "get_100KB_rps_32conn_gain": {"op": ">=", "value": 10.0, "unit": "x"},

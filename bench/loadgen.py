@@ -77,7 +77,6 @@ class _Run:
         self.errors: Counter[str] = Counter()
         self.bytes_in = 0
         self.reconnects = 0
-        self.first_sent_ns = 0
         self.last_done_ns = 0
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -100,7 +99,6 @@ class _Connection(asyncio.Protocol):
         self.t_sent = 0
         self.in_flight = False
         self.lost = False
-        self.lost_exc: Exception | None = None
 
     # -- asyncio callbacks
 
@@ -110,12 +108,14 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self.lost_exc = exc
         self.transport = None
         if self.in_flight:
             self.in_flight = False
-            self.run.errors["closed mid-response" if self.buf or self.state != _HEAD else
-                            "closed before response" if exc is None else f"{type(exc).__name__}"] += 1
+            if self.buf or self.state != _HEAD:
+                kind = "closed mid-response"
+            else:
+                kind = "closed before response" if exc is None else type(exc).__name__
+            self.run.errors[kind] += 1
             self._finish()
         elif self.done is not None and not self.done.done() and self._more():
             # The server closed an idle keep-alive connection (keep-alive timeout): reconnect, not an error.
@@ -229,9 +229,7 @@ class _Connection(asyncio.Protocol):
         self.sent += 1
         self.in_flight = True
         self.state = _HEAD
-        self.t_sent = t = time.perf_counter_ns()
-        if not run.first_sent_ns:
-            run.first_sent_ns = t
+        self.t_sent = time.perf_counter_ns()
         assert self.transport is not None
         self.transport.write(request)
 
@@ -317,7 +315,9 @@ async def _drive(run: _Run, conns: list[_Connection], grace_s: float) -> None:
         timeout = (run.deadline_ns - time.perf_counter_ns()) / 1e9 + grace_s
     elif run.timeout_s:
         timeout = run.timeout_s * max(1, run.per_connection)
-    _, pending = await asyncio.wait(waits, timeout=max(0.0, timeout) if timeout is not None else None)
+    pending: set[asyncio.Future[None]] = set()
+    if waits:  # none when every connection failed to open
+        _, pending = await asyncio.wait(waits, timeout=max(0.0, timeout) if timeout is not None else None)
     for conn in conns:
         if conn.in_flight:
             run.errors["timeout"] += 1
@@ -341,7 +341,7 @@ class _Part:
     latencies: bytes
     statuses: dict[int, int]
     errors: dict[str, int]
-    sent_connections: int
+    connected: int
     bytes_in: int
     reconnects: int
     start_ns: int
@@ -366,7 +366,7 @@ async def _part(path: str, requests: Sequence[bytes], connections: int, offset: 
         run.deadline_ns = start + int((warmup_s + duration_s) * 1e9)
     await _drive(run, conns, grace_s=timeout_s)
     return _Part(latencies=run.latencies.tobytes(), statuses=dict(run.statuses), errors=dict(run.errors),
-                 sent_connections=len(conns), bytes_in=run.bytes_in, reconnects=run.reconnects,
+                 connected=len(conns), bytes_in=run.bytes_in, reconnects=run.reconnects,
                  start_ns=run.record_from_ns, last_done_ns=run.last_done_ns, cpu_s=_cpu_s() - cpu0,
                  connect_s=connect_s)
 
@@ -388,7 +388,12 @@ def _worker(pipe: Any, path: str, requests: Sequence[bytes], connections: int, o
         pipe.send(("ready", opened))
         loop = asyncio.get_running_loop()
         go: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(pipe.fileno(), lambda: go.done() or go.set_result(None))
+
+        def readable() -> None:
+            if not go.done():
+                go.set_result(None)
+
+        loop.add_reader(pipe.fileno(), readable)
         await go
         loop.remove_reader(pipe.fileno())
         os.set_blocking(pipe.fileno(), True)  # the loop made it non-blocking; the result is sent with a plain write
@@ -410,7 +415,11 @@ def _worker(pipe: Any, path: str, requests: Sequence[bytes], connections: int, o
 
 @dataclass
 class LoadResult:
-    """One load run: latency percentiles over recorded requests, throughput, errors, and the client's CPU."""
+    """One load run: latency percentiles over recorded requests, throughput, errors, and the client's CPU.
+
+    `requests` counts answered requests after the warm-up; `errors` counts those answered with anything but 2xx or
+    304, plus requests that got no answer (connection refused or closed, malformed response, timeout).
+    """
 
     connections: int
     workers: int
@@ -460,7 +469,7 @@ def _merge(parts: list[_Part], connections: int, workers: int) -> LoadResult:
         p99_ms=ms(pct(ordered, 0.99)) if ordered else None, max_ms=ms(ordered[-1]) if ordered else None,
         mean_ms=ms(sum(ordered) / len(ordered)) if ordered else None,
         client_cpu_s=round(cpu, 3), client_cpu_pct=round(100 * cpu / elapsed, 1) if elapsed else 0.0,
-        connected=sum(p.sent_connections for p in parts),
+        connected=sum(p.connected for p in parts),
         connect_s=round(max(p.connect_s for p in parts), 3), reconnects=sum(p.reconnects for p in parts),
         bytes_in=sum(p.bytes_in for p in parts),
         statuses={str(k): v for k, v in sorted(statuses.items())}, error_kinds=dict(errors),
@@ -493,7 +502,7 @@ def run_load(path: str | os.PathLike[str], requests: bytes | Sequence[bytes], *,
         raise ValueError("give duration_s or per_connection")
     reqs = [requests] if isinstance(requests, bytes) else list(requests)
     workers = max(1, min(workers or default_workers(connections), connections))
-    kwargs = {"duration_s": duration_s, "per_connection": per_connection, "warmup_s": warmup_s,
+    kwargs: dict[str, Any] = {"duration_s": duration_s, "per_connection": per_connection, "warmup_s": warmup_s,
               "timeout_s": timeout_s, "connect_timeout_s": connect_timeout_s}
     sock = os.fspath(path)
     if workers == 1:

@@ -159,6 +159,8 @@ class Daemon:
             self.watcher = CanvasWatcher(ctx.vaults, self.engine, self.feed, self.own_writes,
                                          self.settings.watcher, self.metrics, asyncio.get_running_loop())
             await asyncio.to_thread(self.watcher.start)
+            ctx.subsystems["watcher"] = "scanning"
+            await self.watcher.wait_ready()  # every vault watched and its canvases known: the feed is live
             ctx.subsystems["watcher"] = "running"
         else:
             ctx.subsystems["watcher"] = "off"

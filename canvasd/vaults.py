@@ -9,6 +9,7 @@ a canvas the same way.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -47,24 +48,43 @@ class Vault:
         return self._real_root
 
     def resolve(self, relative: str) -> Path:
-        """The real path of canvas `relative` (POSIX, relative to the vault); refuses anything unsafe.
+        """The real path of canvas `relative` (POSIX, relative to the vault); refuses anything unsafe."""
+        return self.resolve_with_stat(relative)[0]
 
-        One realpath (an lstat per path component) per call: symlinks are followed and checked every time.
+    def resolve_with_stat(self, relative: str) -> tuple[Path, os.stat_result | None]:
+        """`resolve`, plus the file's stat when it is a plain file reached without symlinks (else None).
+
+        Symlinks are followed and checked on every call; the stat saves the caller a second syscall.
         """
         parts = _clean_parts(relative)
         if parts[0] == OBSIDIAN_DIR:
             raise CanvasPathError(relative, "nothing under .obsidian/ is served or written")
         if not parts[-1].endswith(CANVAS_SUFFIX) or parts[-1] == CANVAS_SUFFIX:
             raise CanvasPathError(relative, "only .canvas files are served and written")
+        real, st = self._walk(parts)
         root = self._real_root
-        real = os.path.realpath(os.path.join(root, *parts))
         if not real.startswith(root + os.sep):
             raise CanvasPathError(relative, "it resolves to a file outside the vault")
         if real.startswith(OBSIDIAN_DIR + os.sep, len(root) + 1):
             raise CanvasPathError(relative, "it resolves to a file under .obsidian/")
         if not real.endswith(CANVAS_SUFFIX):
             raise CanvasPathError(relative, "it is a symlink to a file that is not a .canvas file")
-        return Path(real)
+        return Path(real), st
+
+    def _walk(self, parts: list[str]) -> tuple[str, os.stat_result | None]:
+        """The real path of root/parts: one lstat per component below the (already real) root, and a full
+        realpath only when a component is a symlink or missing. Usually one lstat for a top-level canvas."""
+        path = self._real_root
+        st: os.stat_result | None = None
+        for part in parts:
+            path = path + os.sep + part
+            try:
+                st = os.lstat(path)
+            except OSError:
+                st = None
+            if st is None or stat.S_ISLNK(st.st_mode):
+                return os.path.realpath(self._real_root + os.sep + os.sep.join(parts)), None
+        return path, st if st is not None and stat.S_ISREG(st.st_mode) else None
 
     def relative(self, path: str | os.PathLike[str]) -> str | None:
         """The vault-relative POSIX path of a real path inside this vault, else None."""

@@ -64,8 +64,11 @@ class DaemonProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
             # probe with a plain socket first: httpcore leaks the socket of a refused connection
-            if _accepts(self.socket) and self.client.get("/v1/health").status_code == 200:
-                return self
+            if _accepts(self.socket):
+                health = self.client.get("/v1/health")
+                # ready when the API answers and the watcher (if on) has seen every vault: the feed is live
+                if health.status_code == 200 and health.json()["subsystems"]["watcher"] in ("running", "off"):
+                    return self
             time.sleep(0.02)
         raise RuntimeError(f"daemon not ready in {READY_TIMEOUT} s:\n{self.log()}")
 
@@ -133,40 +136,57 @@ def running_daemon(base: Path, **kwargs: Any) -> Iterator[DaemonProcess]:
 
 
 class EventStream:
-    """Follows /v1/events in a background thread; `next()` returns parsed events in order."""
+    """Follows /v1/events on a raw socket in a background thread; `next()` returns parsed events in order.
+
+    A raw socket (not httpx) so that `close()` can interrupt the blocked read at once with shutdown().
+    """
 
     def __init__(self, daemon: DaemonProcess, since: int | None = None) -> None:
         import queue
+        import socket
         import threading
 
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._client = httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.socket)),
-                                    base_url="http://canvasd", timeout=httpx.Timeout(30, read=None))
-        params = {} if since is None else {"since": str(since)}
-        self._response = self._client.send(self._client.build_request("GET", "/v1/events", params=params),
-                                           stream=True)
-        assert self._response.status_code == 200, self._response.read()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.connect(str(daemon.socket))
+        query = "" if since is None else f"?since={since}"
+        self._sock.sendall(f"GET /v1/events{query} HTTP/1.1\r\nHost: canvasd\r\n\r\n".encode())
+        self._file = self._sock.makefile("rb")
+        status = self._file.readline()
+        assert status.startswith(b"HTTP/1.1 200"), status
+        while self._file.readline() not in (b"\r\n", b""):
+            pass  # headers
         self._thread = threading.Thread(target=self._read, name="sse-reader", daemon=True)
         self._thread.start()
+
+    def _chunks(self) -> Iterator[bytes]:
+        """The body, de-chunked (Transfer-Encoding: chunked)."""
+        while True:
+            size = int(self._file.readline().strip() or b"0", 16)
+            if size == 0:
+                return
+            yield self._file.read(size)
+            self._file.readline()
 
     def _read(self) -> None:
         import json
 
-        event: dict[str, str] = {}
+        buffer = b""
         try:
-            for line in self._response.iter_lines():
-                if line.startswith(":") or line.startswith("retry:"):
-                    continue
-                if not line:
-                    if "data" in event:
-                        self.events.put({**json.loads(event["data"]), "_id": event.get("id"),
-                                         "_event": event.get("event")})
-                    event = {}
-                    continue
-                key, _, value = line.partition(":")
-                event[key] = value.lstrip(" ")
-        except (httpx.HTTPError, RuntimeError, ValueError):
-            pass  # the stream was closed by the test or the daemon
+            for chunk in self._chunks():
+                buffer += chunk
+                while b"\n\n" in buffer:
+                    message, buffer = buffer.split(b"\n\n", 1)
+                    fields: dict[str, str] = {}
+                    for line in message.decode().split("\n"):
+                        if line and not line.startswith(":"):
+                            key, _, value = line.partition(":")
+                            fields[key] = value.lstrip(" ")
+                    if "data" in fields:
+                        self.events.put({**json.loads(fields["data"]), "_id": fields.get("id"),
+                                         "_event": fields.get("event")})
+        except (OSError, ValueError):
+            pass  # closed by the test or the daemon
 
     def next(self, timeout: float = 15.0) -> dict[str, Any]:
         return self.events.get(timeout=timeout)
@@ -180,6 +200,10 @@ class EventStream:
                 return event
 
     def close(self) -> None:
-        self._response.close()
-        self._client.close()
+        import socket
+
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(5)
+        self._file.close()
+        self._sock.close()

@@ -169,11 +169,11 @@ def test_jobs_in_text_and_json(daemon: DaemonProcess) -> None:
     assert text.startswith(f"limit {data['limit']} (min {data['min']}, max {data['max']}, ")
 
 
-def _first_lines(proc: subprocess.Popen[bytes], count: int) -> list[str]:
-    """The first `count` lines the process prints (fewer if it stops or hangs past EVENT_WAIT_S)."""
+def _first_lines(proc: subprocess.Popen[bytes], count: int, wait: float = EVENT_WAIT_S) -> list[str]:
+    """The first `count` lines the process prints (fewer if it stops or prints nothing more for `wait` s)."""
     assert proc.stdout is not None
     buffer = b""
-    deadline = time.monotonic() + EVENT_WAIT_S
+    deadline = time.monotonic() + wait
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         while buffer.count(b"\n") < count and time.monotonic() < deadline:
@@ -216,3 +216,25 @@ def test_events_since_a_cursor_shows_a_put(daemon: DaemonProcess) -> None:
     fields = lines[0].split()
     assert fields[1:5] == ["created", "canvasd", "v:watched.canvas", version[:12]]
     assert fields[5] == f"#{event['cursor']}"
+
+
+def test_events_ends_with_exit_3_when_the_daemon_stops(daemon: DaemonProcess) -> None:
+    command = [sys.executable, "-m", "canvasd.cli", "--socket", str(daemon.socket), "events", "--json"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=daemon.env,
+                          cwd=ROOT) as proc:
+        try:
+            # keep writing until the follower prints one: then it is surely subscribed
+            lines: list[str] = []
+            for attempt in range(20):
+                _ok(_cli(daemon, "put", "v", f"n{attempt}.canvas", stdin=b'{"nodes": [], "edges": []}'))
+                lines = _first_lines(proc, 1, wait=0.5)
+                if lines:
+                    break
+            assert json.loads(lines[0])["kind"] == "created"
+            assert daemon.stop() == 0
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 3
+    assert err.decode() == "canvasd: the daemon closed the event stream (it is shutting down?)\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,10 @@ def test_a_too_old_cursor_gets_a_reset(tmp_path: Path) -> None:
         stream.close()
         for i in range(1, 8):
             daemon.client.put(daemon.url("v", f"x{i}.canvas"), json=DOC)
+        deadline = time.monotonic() + 15
+        while daemon.client.get("/v1/metrics/summary").json()["events"]["cursor"] < first["cursor"] + 7:
+            assert time.monotonic() < deadline, "the seven writes were not all published"
+            time.sleep(0.02)
         late = EventStream(daemon, since=first["cursor"])
         try:
             reset = late.next()

@@ -42,6 +42,11 @@ class CanvasEngine:
         )
         self.learning_states = LearningStates(settings.learning_states)
 
+    @property
+    def queues_writes(self) -> bool:
+        """True when `submit` only queues (batch writer): cheap enough for an event loop to call directly."""
+        return isinstance(self.writer, BatchingCanvasWriter)
+
     def read(self, path: Path, *, parse: bool = True) -> CanvasSnapshot:
         """The canvas as it is on disk now: bytes, version and (unless `parse` is false) document."""
         return self.store.read(path, parse=parse)

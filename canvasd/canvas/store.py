@@ -221,14 +221,15 @@ class CachedCanvasStore:
             self._store(key, snapshot)
         return snapshot
 
-    def read_cached(self, path: Path) -> CanvasSnapshot | None:
-        """The parsed snapshot if the cache holds the file's current state, else None (costs one stat).
+    def read_cached(self, path: Path, st: os.stat_result | None = None) -> CanvasSnapshot | None:
+        """The parsed snapshot if the cache holds the file's current state, else None (costs one stat, none
+        when the caller passes the file's fresh `st`).
 
         Lets an event loop answer hits inline and send only misses (disk reads, parses) to a thread.
         """
         key = os.fspath(path)
         try:
-            sig = signature_of(os.stat(key))
+            sig = signature_of(st if st is not None else os.stat(key))
         except OSError:
             return None
         with self._lock:

@@ -81,9 +81,11 @@ async def canvas(request: Request) -> Response:
 
 async def get_canvas(request: Request) -> Response:
     """GET /v1/vaults/{vault}/canvases/{path}: the file's bytes, ETag = version."""
-    ctx, vault, _relative, path = _target(request)
+    ctx = _ctx(request)
+    vault = ctx.vaults.get(request.path_params["vault"])
+    path, st = vault.resolve_with_stat(request.path_params["path"])
     try:
-        snapshot = await _read(ctx, path)
+        snapshot = await _read(ctx, path, st)
     except CanvasNotFoundError:
         vault.require()  # a missing vault folder says so, rather than "no such canvas"
         raise
@@ -96,11 +98,11 @@ async def get_canvas(request: Request) -> Response:
     return Response(snapshot.raw, media_type=JSON_TYPE, headers={"etag": tag})
 
 
-async def _read(ctx: ApiContext, path: Path) -> CanvasSnapshot:
+async def _read(ctx: ApiContext, path: Path, st: os.stat_result | None = None) -> CanvasSnapshot:
     """A parsed snapshot: straight from the cache when it is current, else read in a worker thread."""
     store = ctx.engine.store
     if isinstance(store, CachedCanvasStore):
-        cached = store.read_cached(path)
+        cached = store.read_cached(path, st)
         if cached is not None:
             return cached
     return await asyncio.to_thread(ctx.engine.read, path)
@@ -150,7 +152,9 @@ async def _write(ctx: ApiContext, request: Request, vault: Vault, relative: str,
                  write: WriteRequest) -> Response:
     wait = wants_wait(request)
     vault.require()
-    future: Future[CommitResult] = await asyncio.to_thread(ctx.engine.submit, path, write)
+    future: Future[CommitResult] = (
+        ctx.engine.submit(path, write) if ctx.engine.queues_writes  # queueing is cheap: no thread hop
+        else await asyncio.to_thread(ctx.engine.submit, path, write))
     if not wait:
         future.add_done_callback(_consume)
         return JSONResponse({"vault": vault.name, "path": relative, "status": "accepted"}, status_code=202)
