@@ -88,7 +88,7 @@ def quote_path(path: str) -> str:
 
 def canvas_url(vault: str, path: str) -> str:
     """The API URL of canvas `path` in `vault`."""
-    return f"/v1/vaults/{quote_segment(vault)}/canvases/{quote_path(path.lstrip('/'))}"
+    return f"/v1/vaults/{quote_segment(vault)}/canvases/{quote_path(path)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from canvasd.config import Settings
@@ -286,7 +285,3 @@ def serve(settings: Settings) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-def socket_of(settings: Settings) -> Path:
-    """The socket a daemon with these settings listens on."""
-    return settings.daemon.socket
