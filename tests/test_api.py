@@ -46,8 +46,7 @@ def test_get_serves_the_exact_bytes_with_an_etag_and_304(daemon: DaemonProcess) 
 
 
 def test_put_creates_then_updates_and_if_match_guards(daemon: DaemonProcess) -> None:
-    url = daemon.url("v", "notes/new.canvas")
-    (daemon.vault / "notes").mkdir()
+    url = daemon.url("v", "notes/new.canvas")  # its folder is created too
     created = daemon.client.put(url, json=DOC)
     assert created.status_code == 201, created.text
     body = created.json()

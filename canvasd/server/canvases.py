@@ -116,6 +116,9 @@ async def put_canvas(request: Request) -> Response:
         raise RequestError(f"a canvas must be a JSON object, not {type(document).__name__}",
                            code="body_not_canvas")
     version = await _precondition(ctx, request, path)
+    if not path.parent.is_dir():  # a new canvas in a new folder, as Obsidian allows; resolve() vetted the path
+        vault.require()
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
     return await _write(ctx, request, vault, relative, path, Replace(document, if_version=version))
 
 
