@@ -130,7 +130,7 @@ class Daemon:
             timeout_graceful_shutdown=max(1, round(self.settings.daemon.shutdown_timeout_s)),
             timeout_keep_alive=30,
         )
-        server = _QuietServer(config)
+        server = _quiet_server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         self._servers.append((server, task))
         while not server.started:  # bound within a few loop turns; fails fast if serve() raised
@@ -248,18 +248,16 @@ class Daemon:
             self._reserve_cursors(self._cursor_reserved)
 
 
-class _QuietServer:
+def _quiet_server(config: uvicorn.Config) -> uvicorn.Server:
     """uvicorn's server without its own signal handling (the daemon's handlers decide when to stop)."""
+    import uvicorn
 
-    def __new__(cls, config: uvicorn.Config) -> uvicorn.Server:  # type: ignore[misc]
-        import uvicorn
+    class QuietServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
 
-        class Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
-                yield
-
-        return Server(config)
+    return QuietServer(config)
 
 
 def serve(settings: Settings) -> int:
@@ -278,7 +276,7 @@ def serve(settings: Settings) -> int:
     daemon = Daemon(settings)
     try:
         return asyncio.run(daemon.run(), loop_factory=loop_factory)
-    except CanvasdError as exc:
+    except (CanvasdError, OSError) as exc:  # OSError: e.g. the data folder cannot be created
         log.error("canvasd could not start: %s", exc)
         print(f"canvasd: {exc}", file=sys.stderr)
         return 1

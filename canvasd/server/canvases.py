@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from concurrent.futures import Future
 from pathlib import Path
@@ -25,6 +26,8 @@ from canvasd.server._http import (
 )
 from canvasd.server.context import ApiContext
 from canvasd.vaults import Vault
+
+log = logging.getLogger(__name__)
 
 
 def _ctx(request: Request) -> ApiContext:
@@ -179,8 +182,10 @@ _BY_METHOD = {"GET": get_canvas, "HEAD": get_canvas, "PUT": put_canvas, "PATCH":
 
 
 def _consume(future: Future[CommitResult]) -> None:
-    """Retrieve the outcome of a write nobody waits for (its failure is logged by the writer)."""
-    future.exception()
+    """Log the failure of a write nobody waits for (`?wait=false`): the log is the only place it can go."""
+    error = future.exception()
+    if error is not None:
+        log.warning("a write accepted with wait=false was refused at commit: %s", error)
 
 
 async def flush(request: Request) -> Response:
