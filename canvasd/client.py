@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from canvasd.errors import CanvasdError
+from canvasd.errors import CanvasdError, RequestError
 
 # Connecting fails this way when the socket file is there but nobody listens (a stale socket).
 _NOT_LISTENING = {errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK, errno.ECONNRESET}
@@ -62,18 +62,11 @@ class DaemonTimeoutError(ClientError):
         return {"socket": self.socket, "timeout": self.timeout}
 
 
-class ApiError(ClientError):
-    """The daemon answered with an error status; `code`, `message` and `details` are its own."""
+class ApiError(RequestError):
+    """The daemon answered with an error status; `status`, `code`, message and `details` are its own."""
 
     def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        self._details = details or {}
-        super().__init__(message)
-
-    def details(self) -> dict[str, Any]:
-        return self._details
+        super().__init__(message, status=status, code=code, details=details)
 
 
 def quote_segment(value: str) -> str:

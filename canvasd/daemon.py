@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from canvasd.jobs.periodic import PeriodicJobs
     from canvasd.jobs.scheduler import JobScheduler
     from canvasd.listener import UnixListener
+    from canvasd.own_writes import OwnWrites
     from canvasd.server.context import ApiContext
     from canvasd.watcher import CanvasWatcher
 
@@ -48,6 +49,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self.stop_signal: int | None = None
         self.listener: UnixListener | None = None
+        self.own_writes: OwnWrites | None = None
         self.engine: CanvasEngine | None = None
         self.feed: ChangeFeed | None = None
         self.scheduler: JobScheduler | None = None
@@ -152,7 +154,7 @@ class Daemon:
         from canvasd.watcher import CanvasWatcher
 
         assert self.ctx is not None and self.engine is not None and self.feed is not None
-        assert self.scheduler is not None
+        assert self.scheduler is not None and self.own_writes is not None
         ctx, j = self.ctx, self.settings.jobs
         if self.settings.watcher.enabled:
             self.watcher = CanvasWatcher(ctx.vaults, self.engine, self.feed, self.own_writes,

@@ -96,8 +96,8 @@ class Vault:
 
     def canvases(self) -> Iterator[tuple[str, Path]]:
         """(relative path, real path) of every canvas, skipping hidden folders (.obsidian, .trash, .git)."""
-        root = self.require()
-        self.refresh()
+        self.require()
+        self.refresh()  # the folder may have been replaced since the vault was configured
         root = self._real_root
         stack = [root]
         while stack:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from canvasd.errors import RequestError
 from canvasd.server.context import ApiContext
+
+if TYPE_CHECKING:
+    from canvasd.events import ChangeEvent
 
 _PING_SECONDS = 15.0
 _PING = b": ping\n\n"
@@ -38,7 +42,7 @@ async def _stream(ctx: ApiContext, since: int | None) -> AsyncIterator[bytes]:
     iterator = aiter(subscription)
     try:
         yield b": canvasd change feed\nretry: 2000\n\n"
-        pending: asyncio.Task[object] | None = None
+        pending: asyncio.Future[ChangeEvent] | None = None
         while not ctx.stopping.is_set():
             if pending is None:
                 pending = asyncio.ensure_future(anext(iterator))
@@ -51,7 +55,7 @@ async def _stream(ctx: ApiContext, since: int | None) -> AsyncIterator[bytes]:
                 event = done.pop().result()
             except StopAsyncIteration:
                 return
-            yield event.sse()  # type: ignore[attr-defined]
+            yield event.sse()
     finally:
         if pending is not None:
             pending.cancel()
