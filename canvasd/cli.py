@@ -86,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--since", type=int, metavar="CURSOR", help="first replay the events after CURSOR")
     command("stats", _stats, "show the metrics summary and alerts", json_flag=True)
     command("jobs", _jobs, "show the job scheduler: limit, running, queued and recent jobs", json_flag=True)
+    from canvasd import cli_search
+
+    cli_search.add_search_options(command("search", _search, "search every canvas node by meaning and words",
+                                          json_flag=True))
+    cli_search.add_index_options(command("index", _index, "show the semantic index's progress, or rebuild it",
+                                         json_flag=True))
+    from canvasd import cli_memory
+
+    cli_memory.add_memory_options(command("memory", _memory, "search the learning history, show a node's timeline"))
     _service_parser(command("service", _service, "install, remove or inspect the per-user service"))
     _config_parser(command("config", _config, "show or check the configuration"))
     return parser
@@ -367,6 +376,47 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
+
+def _search(args: argparse.Namespace) -> int:
+    from canvasd import cli_search
+
+    if not 1 <= args.limit <= 200:
+        raise UsageError(f"--limit must be between 1 and 200, not {args.limit}")
+    answer = cli_search.search(_client(args), args)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(cli_search.search_table(answer))
+    return EXIT_OK
+
+
+def _index(args: argparse.Namespace) -> int:
+    from canvasd import cli_search
+
+    client = _client(args)
+    if args.action == "rebuild":
+        status = client.json("POST", "/v1/index/rebuild")
+    else:
+        status = client.json("GET", "/v1/index/status")
+    if args.follow and not args.json:
+        return cli_search.follow_progress(client, status)
+    if args.json:
+        _print_json(status)
+    else:
+        print(cli_search.index_status_text(status))
+    return EXIT_OK
+
+
+def _memory(args: argparse.Namespace) -> int:
+    from canvasd import cli_memory
+
+    answer = cli_memory.request(_client(args), args)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(cli_memory.render(args.action, answer))
+    return EXIT_OK
+
 
 def _read_input(source: str, what: str) -> bytes:
     """The bytes of a local input file, or of stdin for '-' (refused when stdin is a terminal)."""

@@ -26,12 +26,16 @@ if TYPE_CHECKING:
     import uvicorn
 
     from canvasd.canvas import CanvasEngine
+    from canvasd.embedding import EmbeddingService
     from canvasd.events import ChangeEvent, ChangeFeed, CursorStore
+    from canvasd.index.semantic_index import SemanticIndex
     from canvasd.jobs.periodic import PeriodicJobs
     from canvasd.jobs.scheduler import JobScheduler
     from canvasd.listener import UnixListener
+    from canvasd.memory.subsystem import MemorySubsystem
     from canvasd.own_writes import OwnWrites
     from canvasd.server.context import ApiContext
+    from canvasd.vaults import VaultRegistry
     from canvasd.watcher import CanvasWatcher
 
 log = logging.getLogger("canvasd.daemon")
@@ -55,6 +59,9 @@ class Daemon:
         self.scheduler: JobScheduler | None = None
         self.periodic: PeriodicJobs | None = None
         self.watcher: CanvasWatcher | None = None
+        self.embedding: EmbeddingService | None = None
+        self.index: SemanticIndex | None = None
+        self.memory: MemorySubsystem | None = None
         self.ctx: ApiContext | None = None
         self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         self._cursor_store: CursorStore | None = None
@@ -77,6 +84,7 @@ class Daemon:
         from prometheus_client import ProcessCollector
 
         from canvasd.canvas import CanvasEngine
+        from canvasd.embedding import EmbeddingService
         from canvasd.events import ChangeFeed, CursorStore
         from canvasd.jobs.scheduler import JobScheduler
         from canvasd.listener import UnixListener
@@ -100,12 +108,18 @@ class Daemon:
         self.feed.add_listener(self._on_event)
         self.scheduler = JobScheduler(self.settings.jobs, self.metrics)
         await self.scheduler.start()
+        self.embedding = EmbeddingService(self.settings.embedding, self.metrics,
+                                          cache_entries=self.settings.index.embedding_cache_entries,
+                                          cache_enabled=self.settings.index.embedding_cache)
+        self.index = self._build_index(vaults)
+        self.memory = self._build_memory(vaults)
         window = RequestWindow()
         self.ctx = ApiContext(
             settings=self.settings, metrics=self.metrics, engine=self.engine, vaults=vaults, feed=self.feed,
             scheduler=self.scheduler, window=window, summary=SummaryBuilder(self.settings, self.metrics, window),
             socket=d.socket, started=self.started_at,
             subsystems={"api": "running", "watcher": "starting", "jobs": "running", "periodic": "starting"},
+            index=self.index, memory=self.memory,
         )
         await self._serve(sock, token=None)
         if self.settings.http.tcp_port:
@@ -118,6 +132,29 @@ class Daemon:
         log.info("canvasd ready on %s (%d vaults, started in %.0f ms)", d.socket, len(vaults),
                  (time.time() - self.started_at) * 1000)
         self._spawn(self._start_background())
+
+    def _build_index(self, vaults: VaultRegistry) -> SemanticIndex | None:
+        """The semantic index (cheap: LanceDB and the model load when it starts), listening to the feed."""
+        if not self.settings.index.enabled:
+            return None
+        from canvasd.index.semantic_index import SemanticIndex
+
+        assert self.engine is not None and self.scheduler is not None and self.feed is not None
+        index = SemanticIndex(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
+                              self.embedding)
+        self.feed.add_listener(index.on_event)
+        return index
+
+    def _build_memory(self, vaults: VaultRegistry) -> MemorySubsystem | None:
+        """The memory graph (cheap: Graphiti and the graph server start in the background), on the feed."""
+        if not self.settings.memory.enabled:
+            return None
+        from canvasd.memory.subsystem import MemorySubsystem
+
+        assert self.engine is not None and self.scheduler is not None and self.feed is not None
+        memory = MemorySubsystem(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.embedding)
+        self.feed.add_listener(memory.on_event)
+        return memory
 
     async def _serve(self, sock: Any, *, token: str | None) -> None:
         import uvicorn
@@ -165,11 +202,18 @@ class Daemon:
             ctx.subsystems["watcher"] = "running"
         else:
             ctx.subsystems["watcher"] = "off"
+        if self.index is not None:
+            self._spawn(self.index.start())  # after the watcher is live, so no change falls in between
+        if self.memory is not None:
+            self._spawn(self.memory.start())
         self.periodic = PeriodicJobs(self.scheduler)
         expire = getattr(self.engine.store, "expire", None)
         if expire is not None:
             self.periodic.add("read_cache_expire", j.cache_expire_interval_s, expire, blocking=True)
         self.periodic.add("metrics_snapshot", j.metrics_snapshot_interval_s, ctx.summary.snapshot, blocking=False)
+        if self.index is not None:
+            self.periodic.add("index_optimize", self.settings.index.optimize_interval_s, self.index.maintain,
+                              blocking=True)
         self.periodic.start()
         ctx.subsystems["periodic"] = "running"
 
@@ -198,12 +242,16 @@ class Daemon:
             task.cancel()
         if self.periodic is not None:
             self.periodic.shutdown()
+        if self.index is not None:
+            await self.index.close()
         if self.engine is not None:
             await asyncio.to_thread(self._close_engine)
         if self.watcher is not None:
             await asyncio.to_thread(self.watcher.stop)
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.memory is not None:
+            await self.memory.close()  # SHUTDOWN SAVE of the graph server, once no job can write to it
         if self._cursor_store is not None and self.feed is not None:
             self._cursor_store.save(max(self.feed.cursor, self._cursor_reserved))
         if self.listener is not None:

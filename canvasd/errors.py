@@ -343,3 +343,88 @@ class JobTimeoutError(CanvasdError):
 
     def details(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "kind": self.kind, "name": self.name, "timeout": self.timeout}
+
+
+class EmbedderError(CanvasdError):
+    """The embedding model failed: a remote server unreachable or answering nonsense, a model not loadable."""
+
+    status = 502
+    code = "embedder_failed"
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        self.provider = provider
+        super().__init__(message)
+
+    def details(self) -> dict[str, Any]:
+        return {"provider": self.provider}
+
+
+class IndexUnavailableError(CanvasdError):
+    """The semantic index is switched off, failed to start, or cannot answer this kind of query."""
+
+    status = 503
+    code = "index_unavailable"
+
+    def __init__(self, message: str, *, state: str) -> None:
+        self.state = state
+        super().__init__(message)
+
+    def details(self) -> dict[str, Any]:
+        return {"state": self.state}
+
+
+class MemoryUnavailableError(CanvasdError):
+    """The memory graph is switched off, failed to start, or its graph database is unreachable."""
+
+    status = 503
+    code = "memory_unavailable"
+
+    def __init__(self, message: str, *, state: str) -> None:
+        self.state = state
+        super().__init__(message)
+
+    def details(self) -> dict[str, Any]:
+        return {"state": self.state}
+
+
+class InvalidQueryError(RequestError):
+    """A search parameter that cannot be understood (mode, limit, time range, node type)."""
+
+    status = 400
+    code = "query_invalid"
+
+
+class IndexBusyError(CanvasdError):
+    """A rebuild was asked for while the index is still starting or rebuilding."""
+
+    status = 409
+    code = "index_busy"
+
+    def __init__(self, phase: str) -> None:
+        self.phase = phase
+        super().__init__(f"the semantic index is {phase}; ask for a rebuild once it is ready (GET /v1/index/status)")
+
+    def details(self) -> dict[str, Any]:
+        return {"phase": self.phase}
+
+
+class NodeNotIndexedError(CanvasdError):
+    """The node named in a related-nodes request is not in the index."""
+
+    status = 404
+    code = "node_not_indexed"
+
+    def __init__(self, vault: str, path: str, node: str) -> None:
+        self.where = {"vault": vault, "path": path, "node": node}
+        super().__init__(f"node '{node}' of '{path}' in vault '{vault}' is not in the index (no such node, no "
+                         "text to index, or not indexed yet)")
+
+    def details(self) -> dict[str, Any]:
+        return self.where
+
+
+class VectorSearchUnavailableError(RequestError):
+    """Vector or related-node search asked of an index without vectors (embedding.provider: none)."""
+
+    status = 400
+    code = "vector_search_unavailable"

@@ -27,13 +27,13 @@ from canvasd.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["created", "changed", "deleted", "reset", "vault_missing", "vault_restored"]
+EventKind = Literal["created", "changed", "deleted", "reset", "vault_missing", "vault_restored", "index_progress"]
 Origin = Literal["canvasd", "external"]
 Listener = Callable[["ChangeEvent"], None]
 
 @dataclass(frozen=True, slots=True)
 class ChangeEvent:
-    """One change: a canvas created, changed or deleted, a vault gone or back, or a reset of one client."""
+    """One change: a canvas created, changed or deleted, a vault gone or back, index progress, or a reset."""
 
     cursor: int
     kind: EventKind
@@ -42,11 +42,15 @@ class ChangeEvent:
     version: str | None
     origin: Origin | None
     time: float  # unix seconds
+    detail: dict[str, Any] | None = None  # index_progress: the index's progress (phase, done, total, eta_s)
 
     def as_dict(self) -> dict[str, Any]:
-        """The event as a JSON-serialisable mapping."""
-        return {"cursor": self.cursor, "kind": self.kind, "vault": self.vault, "path": self.path,
+        """The event as a JSON-serialisable mapping (`detail` only on events that carry one)."""
+        data: dict[str, Any] = {"cursor": self.cursor, "kind": self.kind, "vault": self.vault, "path": self.path,
                 "version": self.version, "origin": self.origin, "time": self.time}
+        if self.detail is not None:
+            data["detail"] = self.detail
+        return data
 
     def sse(self) -> bytes:
         """The event as one Server-Sent Events message (the cursor is the event id)."""
@@ -166,10 +170,10 @@ class ChangeFeed:
         return self._cursor
 
     def publish(self, kind: EventKind, vault: str | None, path: str | None, version: str | None = None,
-                origin: Origin | None = None) -> ChangeEvent:
+                origin: Origin | None = None, detail: dict[str, Any] | None = None) -> ChangeEvent:
         """Issue the next event: remember it, count it and hand it to every subscription and listener."""
         self._cursor += 1
-        event = ChangeEvent(self._cursor, kind, vault, path, version, origin, time.time())
+        event = ChangeEvent(self._cursor, kind, vault, path, version, origin, time.time(), detail)
         self._history.append(event)
         self._metrics.change_events.labels(kind, origin or "none").inc()
         for subscription in list(self._subscriptions):

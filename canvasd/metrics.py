@@ -75,6 +75,54 @@ class Metrics:
             buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0), registry=r)
         self.pressure_cpu_percent = Gauge("canvasd_pressure_cpu_percent", "Last CPU use sample.", registry=r)
         self.pressure_memory_percent = Gauge("canvasd_pressure_memory_percent", "Last memory use sample.", registry=r)
+        # Embeddings (embedding/), shared by the index and the memory graph
+        self.embedding_calls = Counter(
+            "canvasd_embedding_calls", "Calls to the embedding model, by kind (passages, query).", ["kind"],
+            registry=r)
+        self.embedded_texts = Counter(
+            "canvasd_embedded_texts", "Passages (node texts) the embedding model embedded: cache misses.", registry=r)
+        self.embedding_cache_hits = Counter(
+            "canvasd_embedding_cache_hits", "Vectors reused instead of embedded, by where they were found "
+            "(memory, table, query).", ["source"], registry=r)
+        self.embedding_seconds = Histogram(
+            "canvasd_embedding_seconds", "Time of one call to the embedding model, by kind.", ["kind"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0), registry=r)
+        # Semantic index (index/)
+        self.index_rows = Gauge("canvasd_index_rows", "Canvas nodes in the semantic index.", registry=r)
+        self.index_pending_canvases = Gauge(
+            "canvasd_index_pending_canvases", "Canvases waiting to be (re)indexed.", registry=r)
+        self.index_synced_canvases = Counter(
+            "canvasd_index_synced_canvases", "Canvas syncs into the index, by outcome (changed, unchanged, "
+            "removed, failed).", ["outcome"], registry=r)
+        self.index_row_writes = Counter(
+            "canvasd_index_row_writes", "Index rows upserted or deleted, by operation.", ["op"], registry=r)
+        self.index_searches = Counter(
+            "canvasd_index_searches", "Searches answered, by mode and time-range route (none, prefilter, "
+            "postfilter).", ["mode", "route"], registry=r)
+        self.index_search_seconds = Histogram(
+            "canvasd_index_search_seconds", "Search time inside the index (query embedding included), by mode.",
+            ["mode"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)
+        self.index_sync_seconds = Histogram(
+            "canvasd_index_sync_seconds", "Time to bring one canvas's rows up to date (embedding included).",
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0), registry=r)
+        # Memory graph (memory/)
+        self.memory_cache_hits = Counter("canvasd_memory_cache_hits", "Memory queries answered from the cache.",
+                                         registry=r)
+        self.memory_cache_misses = Counter(
+            "canvasd_memory_cache_misses", "Memory queries that went to the graph.", registry=r)
+        self.memory_cache_invalidations = Counter(
+            "canvasd_memory_cache_invalidations", "Cached memory results dropped because their group changed.",
+            registry=r)
+        self.memory_query_seconds = Histogram(
+            "canvasd_memory_query_seconds", "Memory query time, by kind (search, timeline, stats) and cached.",
+            ["kind", "cached"], buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25, 0.5, 1.0), registry=r)
+        self.memory_synced_canvases = Counter(
+            "canvasd_memory_synced_canvases", "Canvas syncs into the memory graph, by outcome.", ["outcome"],
+            registry=r)
+        self.memory_sync_seconds = Histogram(
+            "canvasd_memory_sync_seconds", "Time to bring one canvas's part of the graph up to date.",
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0), registry=r)
 
     def value(self, name: str, **labels: str) -> float:
         """Current value of a sample by its exposed name (e.g. `canvasd_read_cache_hits_total`)."""

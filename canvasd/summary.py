@@ -155,6 +155,23 @@ class SummaryBuilder:
                                                                  optimization="orjson"))}},
                 "fast_http": {"enabled": s.fast_http.enabled},
                 "jobs_adaptive": {"enabled": s.jobs.adaptive},
+                "index_embedding_cache": {
+                    "enabled": s.index.embedding_cache,
+                    "saved": {"embeddings": int(sum(value("canvasd_embedding_cache_hits_total", source=src)
+                                                    for src in ("memory", "table")))}},
+                "index_time_routing": {
+                    "enabled": s.index.time_routing,
+                    "routes": {route: int(sum(value("canvasd_index_searches_total", mode=mode, route=route)
+                                              for mode in ("fts", "vector", "hybrid")))
+                               for route in ("prefilter", "postfilter")}},
+                "index_prewarm": {"enabled": s.index.prewarm},
+                "query_vector_cache": {"enabled": s.embedding.query_cache_size > 0,
+                                       "saved": {"embeddings": int(value("canvasd_embedding_cache_hits_total",
+                                                                         source="query"))}},
+                "memory_cache": {
+                    "enabled": s.memory_cache.enabled,
+                    "saved": {"graph_queries": int(value("canvasd_memory_cache_hits_total"))},
+                    "misses": int(value("canvasd_memory_cache_misses_total"))},
             },
         }
 

@@ -35,7 +35,9 @@ class DaemonProcess:
         self.vaults = vaults if vaults is not None else {"v": self.vault}
         self.config_file = base / "config.yaml"
         self.config = {"batch_writer": {"fsync": False, "window_ms": 20, "max_delay_ms": 200},
-                       "watcher": {"debounce_ms": 20}, "daemon": {"log_format": "json"}}
+                       "watcher": {"debounce_ms": 20}, "daemon": {"log_format": "json"},
+                       # the index and the memory graph have their own daemon tests; elsewhere they only cost CPU
+                       "index": {"enabled": False}, "memory": {"enabled": False}}
         _merge(self.config, config or {})
         self.config_file.write_text(yaml.safe_dump(self.config))
         self.env = {**os.environ, "XDG_RUNTIME_DIR": str(self.runtime), "XDG_DATA_HOME": str(self.data),

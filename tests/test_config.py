@@ -28,7 +28,7 @@ def test_shipped_optimization_yaml_states_the_built_in_defaults() -> None:
 def test_every_optimisation_section_has_a_switch() -> None:
     shipped = yaml.safe_load(SHIPPED.read_text())
     for key, value in shipped.items():
-        switch = "adaptive" if key == "jobs" else "enabled"
+        switch = {"jobs": "adaptive", "embedding": "language_centering"}.get(key, "enabled")
         assert (isinstance(value, dict) and switch in value) or key == "json_engine", key
 
 

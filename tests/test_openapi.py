@@ -41,7 +41,9 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
     port = _free_port()
-    with running_daemon(tmp_path / "d", config={"http": {"tcp_port": port}}) as daemon:
+    config = {"http": {"tcp_port": port}, "index": {"enabled": True}, "memory": {"enabled": True},
+              "embedding": {"provider": "none"}}
+    with running_daemon(tmp_path / "d", config=config) as daemon:
         for canvas in (ROOT / "demo" / "vault").rglob("*.canvas"):
             target = daemon.vault / canvas.relative_to(ROOT / "demo" / "vault")
             target.parent.mkdir(parents=True, exist_ok=True)

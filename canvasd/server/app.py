@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from canvasd.errors import CanvasdError, UnauthorizedError
 from canvasd.metrics import Metrics
-from canvasd.server import canvases, errors, events, status
+from canvasd.server import canvases, errors, events, memory, search, status
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
 from canvasd.server.openapi import openapi_document
@@ -35,9 +35,16 @@ def routes() -> list[Route]:
         Route("/v1/health", status.health, methods=["GET"]),
         Route("/v1/vaults", status.vaults, methods=["GET"]),
         Route("/v1/vaults/{vault}/canvases", canvases.list_canvases, methods=["GET"]),
+        Route(canvas + "/nodes/{node}/related", search.related, methods=["GET"]),
         Route(canvas, canvases.canvas, methods=["GET", "PUT", "PATCH", "DELETE"]),
         Route("/v1/flush", canvases.flush, methods=["POST"]),
         Route("/v1/events", events.events, methods=["GET"]),
+        Route("/v1/search", search.search, methods=["GET"]),
+        Route("/v1/index/status", search.index_status, methods=["GET"]),
+        Route("/v1/index/rebuild", search.index_rebuild, methods=["POST"]),
+        Route("/v1/memory/search", memory.search, methods=["GET"]),
+        Route("/v1/memory/timeline", memory.timeline, methods=["GET"]),
+        Route("/v1/memory/stats", memory.stats, methods=["GET"]),
         Route("/v1/jobs", status.jobs, methods=["GET"]),
         Route("/metrics", status.metrics, methods=["GET"]),
         Route("/v1/metrics/summary", status.summary, methods=["GET"]),

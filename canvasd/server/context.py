@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from canvasd.canvas import CanvasEngine
     from canvasd.config import Settings
     from canvasd.events import ChangeFeed
+    from canvasd.index.semantic_index import SemanticIndex
     from canvasd.jobs.scheduler import JobScheduler
+    from canvasd.memory.subsystem import MemorySubsystem
     from canvasd.metrics import Metrics
     from canvasd.summary import RequestWindow, SummaryBuilder
     from canvasd.vaults import VaultRegistry
@@ -32,4 +34,6 @@ class ApiContext:
     socket: Path
     started: float
     subsystems: dict[str, str] = field(default_factory=dict)
+    index: SemanticIndex | None = None
+    memory: MemorySubsystem | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

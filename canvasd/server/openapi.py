@@ -22,12 +22,14 @@ def _errors(*statuses: int) -> dict[str, Any]:
         400: "Bad request: malformed path, parameter or body.",
         403: "Refused: the path is outside the vault, not a .canvas file, under .obsidian/, or not writable.",
         404: "No such vault, canvas or endpoint (or the vault's folder is missing).",
-        409: "Another program kept changing the canvas while canvasd wrote it; nothing was written.",
+        409: "Another program kept changing the canvas while canvasd wrote it (nothing was written), or the "
+             "index is still starting or rebuilding.",
         412: "If-Match named a version that is no longer current; nothing was written.",
         413: "The body is larger than http.max_body_bytes.",
         415: "The body is not application/json.",
+        502: "The embedding model (a remote embedding server) failed.",
         422: "The canvas on disk is not valid JSON, or the request would make it invalid; nothing was written.",
-        503: "The daemon is shutting down.",
+        503: "The daemon is shutting down, or the subsystem asked for (index, memory) is off, starting or failed.",
         504: "The write was not committed within http.write_timeout_s (it is still queued).",
         507: "The vault's disk is full; nothing on disk was changed.",
     }
@@ -45,6 +47,39 @@ _WAIT = {"name": "wait", "in": "query", "required": False,
 _IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
              "description": "Only write if the canvas is still at this version (its ETag) or, with *, exists.",
              "schema": {"type": "string"}}
+
+_LIMIT = {"name": "limit", "in": "query", "required": False, "description": "Results to return (1-200).",
+          "schema": {"type": "integer", "minimum": 1, "maximum": 200}}
+
+
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string", **schema}}
+
+
+_SEARCH_PARAMETERS = [
+    {**_query("q", "What to look for, in any language."), "required": True},
+    _query("mode", "hybrid (default): meaning and words; vector: meaning; fts: words.",
+           enum=["hybrid", "vector", "fts"]),
+    _query("vault", "Only this vault."),
+    _query("path", "Only canvases whose vault path starts with this."),
+    _query("type", "Node types, comma-separated: text, file, link, group."),
+    _query("state", "Learning states, comma-separated (e.g. not_understood,partly_understood)."),
+    _query("color", "Node colours, comma-separated ('1'-'6' or #rrggbb)."),
+    _query("since", "Changed since: a span (7d, 24h, 2w, 30min), an ISO date or datetime, or unix seconds."),
+    _query("until", "Changed before: same forms as since."),
+    _LIMIT,
+]
+
+_MEMORY_SEARCH_PARAMETERS = [
+    {**_query("q", "What to look for."), "required": True},
+    _query("vault", "Only this vault."),
+    _query("path", "Only this canvas (needs vault)."),
+    _query("since", "Facts true at some time since: a span (7d, 2w), an ISO date or datetime, or unix seconds."),
+    _query("until", "Facts true at some time before: same forms as since."),
+    _query("current_only", "false: include facts that are no longer true.", enum=["true", "false"]),
+    _LIMIT,
+]
 
 _WRITE_ERRORS = _errors(400, 403, 404, 409, 412, 413, 415, 422, 503, 504, 507)
 
@@ -132,6 +167,69 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "object", "required": ["enabled"], "properties": {"enabled": {"type": "boolean"}}}},
         },
     },
+    "SearchHit": {
+        "type": "object",
+        "required": ["vault", "path", "node_id", "type", "snippet", "score", "color", "state", "first_seen",
+                     "last_changed"],
+        "properties": {
+            "vault": {"type": "string"}, "path": {"type": "string"}, "node_id": {"type": "string"},
+            "type": {"type": "string"}, "snippet": {"type": "string"}, "score": {"type": "number"},
+            "color": {"type": ["string", "null"]}, "state": {"type": "string"},
+            "first_seen": {"type": "number"}, "last_changed": {"type": "number"}},
+    },
+    "SearchAnswer": {
+        "type": "object", "required": ["results", "mode", "route", "partial", "index", "took_ms"],
+        "properties": {
+            "results": {"type": "array", "items": _ref("SearchHit")},
+            "mode": {"type": "string", "enum": ["hybrid", "vector", "fts"]},
+            "route": {"type": "string", "enum": ["none", "prefilter", "postfilter"]},
+            "partial": {"type": "boolean", "description": "The index is still starting: answers come from "
+                        "what is indexed so far."},
+            "index": _ref("IndexProgress"), "took_ms": {"type": "number"}},
+    },
+    "IndexProgress": {
+        "type": "object", "required": ["phase", "done", "total", "eta_s"],
+        "properties": {
+            "phase": {"type": "string", "enum": ["off", "starting", "opening", "prewarming", "reconciling",
+                                                 "indexing", "ready", "failed"]},
+            "done": {"type": "integer"}, "total": {"type": "integer"}, "unit": {"type": "string"},
+            "eta_s": {"type": ["number", "null"]}, "elapsed_s": {"type": "number"},
+            "error": {"type": ["string", "null"]}},
+    },
+    "IndexStatus": {
+        "type": "object", "required": ["state", "progress", "rows"],
+        "properties": {"state": {"type": "string"}, "progress": _ref("IndexProgress"), "rows": {"type": "integer"},
+                       "pending_canvases": {"type": "integer"}, "table": {"type": ["string", "null"]},
+                       "vector_index": {"type": "boolean"}, "embedding": {"type": "object"},
+                       "prewarm_s": {"type": ["number", "null"]}, "switches": {"type": "object"}},
+    },
+    "MemorySearch": {
+        "type": "object", "required": ["query", "facts", "entities", "partial"],
+        "properties": {
+            "query": {"type": "string"}, "partial": {"type": "boolean"},
+            "facts": {"type": "array", "items": {"type": "object", "required": ["fact", "current"], "properties": {
+                "fact": {"type": "string"}, "current": {"type": "boolean"},
+                "valid_at": {"type": ["string", "null"]}, "invalid_at": {"type": ["string", "null"]}}}},
+            "entities": {"type": "array", "items": {"type": "object", "required": ["name"],
+                                                    "properties": {"name": {"type": "string"}}}}},
+    },
+    "MemoryTimeline": {
+        "type": "object", "required": ["vault", "path", "node_id", "entries"],
+        "properties": {
+            "vault": {"type": "string"}, "path": {"type": "string"}, "node_id": {"type": "string"},
+            "name": {"type": ["string", "null"]}, "state": {"type": ["string", "null"]},
+            "removed_at": {"type": ["string", "null"]},
+            "entries": {"type": "array", "items": {
+                "type": "object", "required": ["state", "fact", "valid_at", "invalid_at", "current"],
+                "properties": {"state": {"type": "string"}, "fact": {"type": "string"},
+                               "valid_at": {"type": ["string", "null"]}, "invalid_at": {"type": ["string", "null"]},
+                               "current": {"type": "boolean"}}}}},
+    },
+    "MemoryStats": {
+        "type": "object", "required": ["state", "graph", "phase", "cache"],
+        "properties": {"state": {"type": "string"}, "phase": {"type": "string"}, "graph": {"type": "object"},
+                       "cache": {"type": "object"}, "server": {"type": ["object", "null"]}},
+    },
     "Alerts": {
         "type": "object", "required": ["alerts", "thresholds"],
         "properties": {"alerts": {"type": "array", "items": {
@@ -210,6 +308,29 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "An endless event stream.",
                                       "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                               **_errors(400)}}},
+            "/v1/search": _get("search", "Search every canvas node by meaning and words.", "SearchAnswer",
+                               400, 404, 502, 503, parameters=_SEARCH_PARAMETERS),
+            "/v1/vaults/{vault}/canvases/{path}/nodes/{node}/related": {
+                "parameters": [_VAULT, _PATH, {"name": "node", "in": "path", "required": True,
+                                               "schema": {"type": "string"}}],
+                **_get("relatedNodes", "The nodes in other canvases nearest in meaning to this node.",
+                       "SearchAnswer", 400, 403, 404, 503, parameters=[_LIMIT]),
+            },
+            "/v1/index/status": _get("indexStatus", "The semantic index: phase, progress, rows, model.",
+                                     "IndexStatus"),
+            "/v1/index/rebuild": {"post": {
+                "operationId": "indexRebuild", "summary": "Drop the index and build it again, in the background.",
+                "responses": {"202": _json(_ref("IndexStatus"), "The rebuild started; follow /v1/index/status."),
+                              **_errors(409, 503)}}},
+            "/v1/memory/search": _get("memorySearch", "Facts and concepts from the learning history.",
+                                      "MemorySearch", 400, 403, 404, 503, parameters=_MEMORY_SEARCH_PARAMETERS),
+            "/v1/memory/timeline": _get("memoryTimeline", "The learning-state history of one node.",
+                                        "MemoryTimeline", 400, 403, 404, 503, parameters=[
+                                            {**_query("vault", "Vault name."), "required": True},
+                                            {**_query("path", "Canvas path inside the vault."), "required": True},
+                                            {**_query("node", "Node id."), "required": True}]),
+            "/v1/memory/stats": _get("memoryStats", "Graph size, learning states, server and cache.",
+                                     "MemoryStats", 503),
             "/v1/jobs": _get("jobs", "Background jobs: limit, running, queued, recent.", "Jobs"),
             "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text format).",
                                  "responses": {"200": {"description": "Prometheus text exposition format.",

@@ -28,7 +28,7 @@ async def health(request: Request) -> Response:
         "uptime_s": round(time.time() - ctx.started, 3),
         "socket": str(ctx.socket),
         "vaults": len(ctx.vaults),
-        "subsystems": ctx.subsystems,
+        "subsystems": ctx.subsystems if ctx.index is None else {**ctx.subsystems, "index": ctx.index.progress.phase},
     })
 
 
