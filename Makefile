@@ -22,6 +22,8 @@ lint: $(PY)
 bench: $(PY)
 	$(PY) bench/canvas_io.py
 	$(PY) bench/api.py
+	$(PY) bench/index.py
+	$(PY) bench/memory.py
 
 # The daemon on a copy of demo/vault (the repository's copy stays clean), default socket, offline.
 demo: $(PY)

@@ -196,8 +196,8 @@ class IndexSettings(Section):
     embedding_cache_entries: int = Field(
         4096, ge=0, description="Vectors kept in memory by content hash (the table answers the rest).")
     time_routing: bool = Field(
-        True, description="Route time-range filters by selectivity: prefilter through the BTree index when "
-        "few rows match, postfilter when most do; off: always prefilter.")
+        True, description="Route time-range filters by selectivity: with the IVF_RQ vector index, a range "
+        "matching most rows is applied after the search (more accurate than a prefilter); off: always prefilter.")
     postfilter_min_selectivity: float = Field(
         0.5, gt=0, le=1, description="Share of rows a time range must match before it is postfiltered.")
     vector_index_min_rows: int = Field(

@@ -77,8 +77,10 @@ def timed_table(tmp_path_factory: pytest.TempPathFactory, table: NodeTable, embe
     return timed
 
 
-def searcher(table: NodeTable, embedding: EmbeddingService, **index: object) -> NodeSearch:
-    return NodeSearch(table, embedding, TimeRouter(table, IndexSettings(**index)))  # type: ignore[arg-type]
+def searcher(table: NodeTable, embedding: EmbeddingService, *, postfilter_flat: bool = False,
+             **index: object) -> NodeSearch:
+    router = TimeRouter(table, IndexSettings(**index), postfilter_flat=postfilter_flat)  # type: ignore[arg-type]
+    return NodeSearch(table, embedding, router)
 
 
 def refs(hits: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
@@ -162,8 +164,8 @@ RANGES = [
 def test_time_ranges_equal_brute_force_on_both_routes(timed_table: NodeTable, embedding: EmbeddingService,
                                                       time_range: dict[str, float]) -> None:
     prefilter = searcher(timed_table, embedding, time_routing=False)
-    postfilter = searcher(timed_table, embedding, postfilter_min_selectivity=0.01)
-    routed = searcher(timed_table, embedding)
+    postfilter = searcher(timed_table, embedding, postfilter_min_selectivity=0.01, postfilter_flat=True)
+    routed = searcher(timed_table, embedding, postfilter_flat=True)
     routes = set()
     for q in QUERIES[::4]:
         base = SearchQuery(q["query"], mode="vector", limit=8, **time_range)  # type: ignore[arg-type]
@@ -291,3 +293,10 @@ def test_indexed_text_per_node_type_and_lone_surrogates() -> None:
                                       {"id": "b", "type": "group"}, "junk", {"type": "text", "text": "no id"}]},
                            states)
     assert [(r.node_id, r.state) for r in records] == [("a", "not_understood")]
+
+
+def test_flat_search_always_prefilters_a_time_range(timed_table: NodeTable, embedding: EmbeddingService) -> None:
+    search = searcher(timed_table, embedding, postfilter_min_selectivity=0.01)  # no vector index: flat search
+    outcome = search.search(SearchQuery("energy", mode="vector", limit=5, since=NOW - 80 * DAY))
+    assert outcome.route == "prefilter"
+    assert search.search(SearchQuery("energy", mode="fts", limit=5, since=NOW - 80 * DAY)).route == "postfilter"

@@ -113,16 +113,20 @@ def test_repeated_query_is_served_from_the_cache_until_its_canvas_changes(learne
     params = {"q": "极限", "vault": "v", "path": "Math.canvas"}
     first = learner.client.get("/v1/memory/search", params=params).json()
     hits = learner.metric("canvasd_memory_cache_hits_total")
+    misses = learner.metric("canvasd_memory_cache_misses_total")
     assert learner.client.get("/v1/memory/search", params=params).json() == first
     assert learner.metric("canvasd_memory_cache_hits_total") == hits + 1
+    assert learner.metric("canvasd_memory_cache_misses_total") == misses  # one lookup, counted once
     write(learner.vault / "Bio.canvas", [node("krebs", "Krebs cycle, edited")])  # another canvas
     wait_for(lambda: learner.metric('canvasd_memory_synced_canvases_total{outcome="changed"}') >= 3, "the sync")
     learner.client.get("/v1/memory/search", params=params)
     assert learner.metric("canvasd_memory_cache_hits_total") == hits + 2  # still cached
     write(learner.vault / "Math.canvas", [node("lim", "极限\n函数趋近某个值的过程。", "1")])
     wait_for(lambda: len(timeline(learner, "Math.canvas", "lim")["entries"]) == 2, "the Math sync")
+    misses = learner.metric("canvasd_memory_cache_misses_total")
     learner.client.get("/v1/memory/search", params=params)
     assert learner.metric("canvasd_memory_cache_hits_total") == hits + 2  # invalidated: recomputed
+    assert learner.metric("canvasd_memory_cache_misses_total") == misses + 1
 
 
 def test_restart_with_nothing_changed_writes_nothing(learner: DaemonProcess) -> None:

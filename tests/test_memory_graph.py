@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ import pytest
 from canvasd.config import load_settings
 from canvasd.embedding import EmbeddingService
 from canvasd.errors import InvalidQueryError, MemoryUnavailableError, RequestError
-from canvasd.memory import LearningMemory
+from canvasd.memory import LearningMemory, SearchResult
 from canvasd.metrics import Metrics
 from tests.canvas_factory import learning_doc
 from tests.conftest import CORPUS_REASON, INVALID_CORPUS, corpus_files
@@ -187,6 +188,45 @@ def test_cached_search_returns_what_the_uncached_path_returns(make_memory):
     assert memory.stats()["graph"] == memory.stats(fresh=True)["graph"]
 
 
+def test_cached_lookups_answer_from_the_cache_only_and_count_each_lookup_once(make_memory):
+    metrics = Metrics()
+    memory = make_memory(metrics=metrics)
+    memory.sync_canvas("v", "a.canvas", calculus(), T0)
+    memory.sync_canvas("v", "b.canvas", calculus(), T0)
+
+    def counts() -> tuple[float, float]:
+        return (metrics.value("canvasd_memory_cache_hits_total"), metrics.value("canvasd_memory_cache_misses_total"))
+
+    query = dict(q="  LIMITS ", vault="v", path="a.canvas")
+    assert memory.search_cached(**query) is None and counts() == (0, 0)
+    first = memory.search(**query)
+    assert counts() == (0, 1)
+    assert memory.search_cached(**query) is first and counts() == (1, 1)  # the very object `search` stored
+    assert memory.search_cached(q="limits", vault="v", path="a.canvas") is first  # same normalised key
+    assert memory.search_cached(q="limits", vault="v") is None  # another scope is another key
+    assert memory.search_cached(q="limits", vault="v", path="a.canvas", limit=3) is None
+    assert memory.search_cached(q="   ") == SearchResult(query="")
+    with pytest.raises(InvalidQueryError):
+        memory.search_cached(q="x", path="a.canvas")
+
+    assert memory.timeline_cached("v", "a.canvas", "lim") is None
+    timeline = memory.timeline("v", "a.canvas", "lim")
+    assert memory.timeline_cached("v", "a.canvas", "lim") is timeline
+    assert memory.stats_cached() is None
+    stats = memory.stats()
+    cached_stats = memory.stats_cached()
+    assert cached_stats is not None and cached_stats["graph"] == stats["graph"]
+
+    memory.sync_canvas("v", "b.canvas", calculus(GREEN), T0 + DAY)  # another canvas: its answers stay
+    assert memory.search_cached(**query) is first
+    assert memory.timeline_cached("v", "a.canvas", "lim") is timeline
+    assert memory.stats_cached() is None  # the whole-graph counts read canvas b too
+    memory.sync_canvas("v", "a.canvas", calculus(GREEN), T0 + DAY)  # the canvas itself
+    assert memory.search_cached(**query) is None
+    assert memory.timeline_cached("v", "a.canvas", "lim") is None
+    assert "Limits is mastered" in [f.fact for f in memory.search(**query).facts]
+
+
 def test_write_to_a_canvas_invalidates_its_queries_and_not_other_canvases(make_memory):
     metrics = Metrics()
     memory = make_memory(metrics=metrics)
@@ -290,19 +330,94 @@ def test_corpus_canvases_sync_into_the_graph_once(make_memory, tmp_path):
     assert memory.graph_writes == writes
 
 
-def test_falkor_search_returns_what_graphitis_own_queries_return(memory):
+def _ranked(memory: LearningMemory, statement: tuple[str, dict[str, Any]] | None) -> list[tuple[str, float]]:
+    """(uuid, score) rows of one FalkorSearch statement, in its order."""
+    if statement is None:
+        return []
+    cypher, params = statement
+    return [(r["uuid"], r["score"]) for r in memory._run(memory._store.query(cypher, **params))]
+
+
+def test_falkor_search_ranks_what_graphitis_own_queries_rank(memory, embeddings):
+    """Each primitive finds Graphiti's candidates with Graphiti's scores; only the order inside ties may differ."""
+    from graphiti_core.search import search_utils as graphiti
+
+    from canvasd.memory.falkor_search import FalkorSearch
+    from canvasd.memory.mapping import CanvasGroup
+    from canvasd.memory.queries import search_filters
+
     memory.sync_canvas("v", "calc.canvas", calculus(), T0)
     memory.sync_canvas("v", "calc.canvas", calculus(GREEN), T0 + DAY)
     memory.sync_canvas("v", "other.canvas", learning_doc(6), T0)
-    memory.sync_canvas("w", "calc.canvas", calculus(), T0)
-    queries = [dict(q="limits derivatives"), dict(q="chain rule", current_only=False), dict(q="limits", vault="w"),
-               dict(q="understood", vault="v", path="calc.canvas", current_only=False),
-               dict(q="limits", current_only=False, since=datetime.fromtimestamp(T0 + DAY / 2, UTC))]
-    fast = [memory.search(**q, fresh=True) for q in queries]
-    memory._store.driver.search_interface = None  # Graphiti's own FalkorDB queries, on the same graph
-    plain = [memory.search(**q, fresh=True) for q in queries]
-    assert fast == plain
-    assert all(r.facts for r in fast)
+    memory.sync_canvas("w", "calc.canvas", calculus(), T0)  # the same texts again: exact ties in every ranking
+    driver, fast, limit = memory._store.driver, FalkorSearch(), 200  # no candidate list is cut at 200
+    min_score = memory.stats()["min_score"]
+    cases = [("limits derivatives", None, None, True, None), ("chain rule", None, None, False, None),
+             ("limits", "w", None, True, None), ("understood", "v", "calc.canvas", False, None),
+             ("limits", None, None, False, datetime.fromtimestamp(T0 + DAY / 2, UTC))]
+    ties = 0
+    for q, vault, path, current_only, since in cases:
+        filters = search_filters([vault] if vault else None, current_only=current_only, since=since, until=None)
+        groups = [CanvasGroup(vault, path).group_id] if vault and path else None
+        vector = embeddings.query_vector(q).tolist()
+        primitives = [
+            (fast.edge_fulltext_query(driver, q, filters, groups, limit, returning="e.uuid AS uuid, score"),
+             fast.edge_fulltext_search(driver, q, filters, groups, limit),
+             graphiti.edge_fulltext_search(driver, q, filters, groups, limit)),
+            (fast.edge_similarity_query(driver, vector, filters, groups, limit, min_score,
+                                        returning="e.uuid AS uuid, score"),
+             fast.edge_similarity_search(driver, vector, None, None, filters, groups, limit, min_score),
+             graphiti.edge_similarity_search(driver, vector, None, None, filters, groups, limit, min_score)),
+            (fast.node_fulltext_query(driver, q, filters, groups, limit, returning="n.uuid AS uuid, score"),
+             fast.node_fulltext_search(driver, q, filters, groups, limit),
+             graphiti.node_fulltext_search(driver, q, filters, groups, limit)),
+            (fast.node_similarity_query(driver, vector, filters, groups, limit, min_score,
+                                        returning="n.uuid AS uuid, score"),
+             fast.node_similarity_search(driver, vector, filters, groups, limit, min_score),
+             graphiti.node_similarity_search(driver, vector, filters, groups, limit, min_score)),
+        ]
+        for statement, ours_call, theirs_call in primitives:
+            ranked = _ranked(memory, statement)
+            driver.search_interface = fast
+            ours = [item.uuid for item in memory._run(ours_call)]
+            driver.search_interface = None  # Graphiti's own FalkorDB queries, on the same graph
+            theirs = [item.uuid for item in memory._run(theirs_call)]
+            driver.search_interface = fast
+            score = dict(ranked)
+            assert ours == [uuid for uuid, _ in ranked]
+            assert sorted(theirs) == sorted(ours)
+            assert all(score[a] >= score[b] for a, b in itertools.pairwise(theirs))  # same scores
+            assert ranked == sorted(ranked, key=lambda row: (-row[1], row[0]))  # ties by uuid
+            ties += len(ranked) - len(set(score.values()))
+    assert ties > 0
+
+
+def _twins(items: Any) -> dict[str, list[str]]:
+    """uuids of the items (facts or entities) by their text, in the given order."""
+    groups: dict[str, list[str]] = {}
+    for item in items:
+        groups.setdefault(getattr(item, "fact", None) or item.name, []).append(item.uuid)
+    return groups
+
+
+def test_ties_rank_by_uuid_so_repeated_searches_agree(make_memory):
+    memory = make_memory()
+    for n in range(6):  # six copies of one canvas: every fact and entity has five exact twins
+        memory.sync_canvas("v", f"copy{n}.canvas", calculus(), T0)
+    cases = [dict(q="limits derivatives", vault="v", limit=4), dict(q="chain rule", limit=3),
+             dict(q="continuity", vault="v", limit=2, current_only=False)]
+    cut_between_twins = 0
+    for case in cases:
+        runs = [memory.search(**case, fresh=True) for _ in range(5)]
+        assert all(run == runs[0] for run in runs)
+        everything = memory.search(**{**case, "limit": 200}, fresh=True)
+        for kept, every in ((runs[0].facts, everything.facts), (runs[0].entities, everything.entities)):
+            all_twins = _twins(every)
+            for text, uuids in _twins(kept).items():
+                # Twins score alike in every ranking, so uuid order decides: the first ones by uuid, in order.
+                assert uuids == sorted(all_twins[text])[:len(uuids)]
+                cut_between_twins += len(uuids) < len(all_twins[text])
+    assert cut_between_twins >= len(cases)
 
 
 def test_switching_on_an_embedder_embeds_what_was_stored_without_one(make_memory, tmp_path, embeddings):

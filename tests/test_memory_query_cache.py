@@ -142,3 +142,30 @@ def test_concurrent_readers_and_writers_keep_the_books_straight():
     assert stats["entries"] <= 50 and stats["bytes"] == 10 * stats["entries"]
     cache.clear()
     assert cache.stats()["entries"] == 0 and cache.stats()["bytes"] == 0
+
+
+def test_peek_counts_only_hits_never_waits_and_sees_what_get_sees():
+    clock = Clock()
+    cache, metrics = make(clock, ttl_seconds=600)
+
+    def counts() -> tuple[float, float]:
+        return (metrics.value("canvasd_memory_cache_hits_total"), metrics.value("canvasd_memory_cache_misses_total"))
+
+    assert cache.peek("k") == (False, None) and counts() == (0, 0)  # a miss is left for `get` to count
+    cache.get_or_compute("k", (group_dependency("cv_a"),), lambda: "x", len)
+    assert counts() == (0, 1)
+    assert cache.peek("k") == (True, "x") and counts() == (1, 1)
+
+    cache.invalidate(written("cv_b", "v"))  # a write to another canvas: still there
+    assert cache.peek("k") == (True, "x")
+    cache.invalidate(written("cv_a", "v"))  # its own canvas: gone, exactly as for `get`
+    assert cache.peek("k") == (False, None) and cache.get("k") == (False, None)
+
+    cache.get_or_compute("k", (ALL,), lambda: "y", len)
+    with cache._lock:  # another thread inside the cache: peek reports nothing rather than wait
+        assert cache.peek("k") == (False, None)
+    assert cache.peek("k") == (True, "y")
+    clock.now += 601
+    assert cache.peek("k") == (False, None)
+    assert cache.stats()["entries"] == 1  # the expired entry is dropped by the `get` that follows
+    assert cache.get("k") == (False, None) and cache.stats()["entries"] == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -109,13 +110,17 @@ class NodeSearch:
             rows, route = self._ranked(query, query.limit, self._fts_runner(query.text), prefilter_ok=False)
             return SearchOutcome(self._hits(rows, "_score", query.text), mode, route)
         assert self._embedding is not None
-        vector = self._embedding.query_vector(query.text)
         if mode == "vector":
+            vector = self._embedding.query_vector(query.text)
             rows, route = self._ranked(query, query.limit, self._vector_runner(vector))
             return SearchOutcome(self._hits(rows, "_similarity", query.text), mode, route)
         depth = max(query.limit * 3, 30)
-        fts_rows, _ = self._ranked(query, depth, self._fts_runner(query.text), prefilter_ok=False)
-        vector_rows, route = self._ranked(query, depth, self._vector_runner(vector))
+        # The full-text half runs while the query is embedded (the embedding is most of a new query's time).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvasd-fts") as side:
+            fts = side.submit(self._ranked, query, depth, self._fts_runner(query.text), prefilter_ok=False)
+            vector = self._embedding.query_vector(query.text)
+            vector_rows, route = self._ranked(query, depth, self._vector_runner(vector))
+            fts_rows, _ = fts.result()
         weights = query_coverage(query.text)
         fused = fuse_rrf([fts_rows, vector_rows], weights=[weights, None])[:query.limit]
         return SearchOutcome(self._hits(fused, "_rrf", query.text), mode, route)

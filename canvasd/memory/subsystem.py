@@ -3,8 +3,9 @@
 `LearningMemory` (memory.py) is the blocking graph API; this class runs it on the daemon's job scheduler. At
 start it launches the graph server and reconciles: every canvas is synced (a canvas whose content fingerprint
 matches the graph costs one read and writes nothing) and canvases that are gone are retired. Afterwards each
-change event re-syncs its canvas as one job. Queries run in worker threads; a query that arrives while the
-graph is starting waits for it (up to `memory.startup_timeout_s`).
+change event re-syncs its canvas as one job. A query whose answer is cached is answered on the event loop (a
+lookup that never waits); any other runs in a worker thread. A query that arrives while the graph is starting
+waits for it (up to `memory.startup_timeout_s`).
 """
 
 from __future__ import annotations
@@ -126,23 +127,29 @@ class MemorySubsystem:
 
     async def search(self, q: str, *, vault: str | None, path: str | None, since: float | None,
                      until: float | None, current_only: bool, limit: int | None) -> dict[str, Any]:
-        """Facts and entities matching `q` (see `LearningMemory.search`)."""
+        """Facts and entities matching `q` (see `LearningMemory.search`); a cached answer stays on the loop."""
         await self._ready()
-        result = await asyncio.to_thread(
-            self.memory.search, q, vault=vault, path=path, since=_datetime(since), until=_datetime(until),
-            current_only=current_only, limit=limit)
+        args: dict[str, Any] = {"vault": vault, "path": path, "since": _datetime(since), "until": _datetime(until),
+                                "current_only": current_only, "limit": limit}
+        result = self.memory.search_cached(q, **args)
+        if result is None:
+            result = await asyncio.to_thread(self.memory.search, q, **args)
         return {**result.to_json(), "partial": self.phase != "ready"}
 
     async def timeline(self, vault: str, path: str, node_id: str) -> dict[str, Any]:
-        """One node's learning-state history."""
+        """One node's learning-state history (a cached answer stays on the loop)."""
         await self._ready()
-        timeline = await asyncio.to_thread(self.memory.timeline, vault, path, node_id)
+        timeline = self.memory.timeline_cached(vault, path, node_id)
+        if timeline is None:
+            timeline = await asyncio.to_thread(self.memory.timeline, vault, path, node_id)
         return timeline.to_json()
 
     async def stats(self) -> dict[str, Any]:
-        """Graph counts, server, embedder and cache."""
+        """Graph counts, server, embedder and cache (with cached counts, answered on the loop)."""
         await self._ready()
-        stats = await asyncio.to_thread(self.memory.stats)
+        stats = self.memory.stats_cached()
+        if stats is None:
+            stats = await asyncio.to_thread(self.memory.stats)
         return {**stats, "phase": self.phase, "pending_canvases": self._queue.pending}
 
     async def _ready(self) -> None:
