@@ -82,6 +82,7 @@ def learner(tmp_path: Path) -> Iterator[DaemonProcess]:
 
 def test_canvases_become_entities_and_facts(learner: DaemonProcess) -> None:
     info = wait_ready(learner)
+    assert learner.client.get("/v1/health").json()["subsystems"]["memory"] == "ready"
     graph = info["graph"]
     assert (graph["canvases"], graph["live_entities"]) == (2, 3)
     assert graph["facts_by_kind"]["relation"]["open"] == 1 and graph["facts_by_kind"]["state"]["open"] == 3

@@ -62,7 +62,8 @@ class MemorySubsystem:
             await self._job("memory_start", self.memory.start, Priority.NORMAL)
             self.phase = "reconciling"
             on_disk, in_graph = await self._job("memory_reconcile", self._canvas_lists, Priority.NORMAL)
-            for vault, path in [*on_disk, *(c for c in in_graph if c not in set(on_disk))]:
+            known = set(on_disk)
+            for vault, path in [*on_disk, *(c for c in in_graph if c not in known)]:
                 self._queue.mark(vault, path, Priority.BULK)
             self._queue.kick()
             self._started.set()

@@ -28,8 +28,18 @@ async def health(request: Request) -> Response:
         "uptime_s": round(time.time() - ctx.started, 3),
         "socket": str(ctx.socket),
         "vaults": len(ctx.vaults),
-        "subsystems": ctx.subsystems if ctx.index is None else {**ctx.subsystems, "index": ctx.index.progress.phase},
+        "subsystems": _subsystems(ctx),
     })
+
+
+def _subsystems(ctx: ApiContext) -> dict[str, str]:
+    """Each subsystem's state; the index and the memory report their start phase."""
+    states = dict(ctx.subsystems)
+    if ctx.index is not None:
+        states["index"] = ctx.index.progress.phase
+    if ctx.memory is not None:
+        states["memory"] = ctx.memory.phase
+    return states
 
 
 async def vaults(request: Request) -> Response:
