@@ -300,3 +300,17 @@ def test_flat_search_always_prefilters_a_time_range(timed_table: NodeTable, embe
     outcome = search.search(SearchQuery("energy", mode="vector", limit=5, since=NOW - 80 * DAY))
     assert outcome.route == "prefilter"
     assert search.search(SearchQuery("energy", mode="fts", limit=5, since=NOW - 80 * DAY)).route == "postfilter"
+
+
+def test_a_plan_made_before_a_reset_is_not_written(tmp_path: Path) -> None:
+    table = NodeTable(tmp_path / "index", None, None)
+    document = {"nodes": [{"id": "a", "type": "text", "text": "before the rebuild"}]}
+    states = LearningStates({})
+    plan = plan_canvas_sync(table, None, states, vault="v", path="a.canvas", document=document,
+                            state=CanvasState(1, 2, "v"), changed_at=NOW, reuse_vectors=True)
+    table.reset()
+    assert apply_canvas_sync(table, plan, {}) == 0
+    assert table.count() == 0 and table.canvas_states() == {}
+    fresh = plan_canvas_sync(table, None, states, vault="v", path="a.canvas", document=document,
+                             state=CanvasState(1, 2, "v"), changed_at=NOW, reuse_vectors=True)
+    assert apply_canvas_sync(table, fresh, {}) == 1 and table.count() == 1

@@ -31,6 +31,7 @@ class CanvasSyncPlan:
     path: str
     state: CanvasState
     changed_at: float  # when the canvas last changed (its file mtime): the time of new or edited rows
+    generation: int = 0  # the table's generation the diff was made against
     upserts: list[NodeRecord] = field(default_factory=list)
     stored: dict[str, StoredNode] = field(default_factory=dict)
     vectors: dict[str, NDArray[np.float32]] = field(default_factory=dict)  # by content hash
@@ -59,7 +60,7 @@ def plan_canvas_sync(table: NodeTable, embedding: EmbeddingService | None, state
                      vault: str, path: str, document: JSONObject, state: CanvasState, changed_at: float,
                      reuse_vectors: bool) -> CanvasSyncPlan:
     """Diff one parsed canvas against its rows; with `reuse_vectors`, look up cached vectors for changed rows."""
-    plan = CanvasSyncPlan(vault, path, state, changed_at)
+    plan = CanvasSyncPlan(vault, path, state, changed_at, table.generation)
     plan.stored = table.canvas_nodes(plan.canvas)
     current = node_records(document, states)
     seen = {record.node_id for record in current}
@@ -96,7 +97,12 @@ def plan_rows(plan: CanvasSyncPlan, embedded: dict[str, NDArray[np.float32]],
 
 
 def apply_canvas_sync(table: NodeTable, plan: CanvasSyncPlan, embedded: dict[str, NDArray[np.float32]]) -> int:
-    """Write the plan's rows and deletions, then the canvas's signature; the rows written."""
+    """Write the plan's rows and deletions, then the canvas's signature; the rows written.
+
+    A plan made before the table was reset (a rebuild) is dropped: the rebuild's reconcile covers the canvas.
+    """
+    if plan.generation != table.generation:
+        return 0
     rows = plan_rows(plan, embedded, table.has_vectors)
     table.upsert(rows)
     if plan.deletes:

@@ -218,7 +218,7 @@ class SemanticIndex:
             if plan is None:
                 outcome = "removed"
             elif plan.unchanged:
-                await self._job("index_write", lambda: apply_canvas_sync(self._table(), plan, {}), priority)
+                await self._job("index_write", lambda: self._write(plan, {}), priority)
                 outcome = "unchanged"
             else:
                 embedded = await self._embed(plan, priority)

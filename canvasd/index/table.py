@@ -79,6 +79,7 @@ class NodeTable:
         self.name, self.canvas_name = table_names_for(model_id, dim)
         self._db: DBConnection = lancedb.connect(str(folder))
         self._write_lock = threading.Lock()
+        self.generation = 0  # bumped by reset(): plans made before a rebuild are not written after it
         self.nodes: LanceTable = self._open_nodes()
         self.canvases: LanceTable = self._open_canvases()
 
@@ -154,6 +155,7 @@ class NodeTable:
     def reset(self) -> None:
         """Empty both tables (a rebuild)."""
         with self._write_lock:
+            self.generation += 1
             self._db.drop_table(self.name)
             self._db.drop_table(self.canvas_name)
             self.nodes = self._open_nodes()
