@@ -33,6 +33,7 @@ from typing import Any
 import loadgen
 import psutil
 from loadgen import LoadResult, build_request, run_load
+from report import fmt, gain, target_check
 
 # canvas_io (the canvas generator) imports the canvas engine: it is imported inside the functions that need
 # it, so the load generator's worker processes, which re-import this module, start quickly.
@@ -419,17 +420,10 @@ def bench_help(runs: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ reporting
 
 
+
+
 def check(name: str, value: float | None) -> dict[str, Any]:
-    t = TARGETS[name]
-    op, bound = t["op"], t["value"]
-    ok = value is not None and {"<=": value <= bound, "<": value < bound, ">=": value >= bound}[op]
-    return {"name": name, "target": f"{op} {bound}", "value": value, "unit": t["unit"], "pass": ok}
-
-
-def gain(better: float | None, worse: float | None, *, higher_is_better: bool) -> float | None:
-    if not better or not worse:
-        return None
-    return round(better / worse if higher_is_better else worse / better, 1)
+    return target_check(TARGETS, name, value)
 
 
 def figures(opt: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -477,13 +471,6 @@ def figures(opt: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
     row("peak RSS", "MB", get(opt, "idle", "peak_rss_mb"), get(base, "idle", "peak_rss_mb"), higher=False)
     return rows
 
-
-def fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.1f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def print_report(r: dict[str, Any]) -> None:

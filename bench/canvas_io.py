@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
 import platform
 import random
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import orjson
+from report import pct
 
 import canvasd
 from canvasd.canvas import CanvasEngine, Patch
@@ -171,12 +171,6 @@ def settings(*, cache: bool = True, batching: bool = True, engine: str = "orjson
     return load_settings(read_cache={"enabled": cache},
                          batch_writer={"enabled": batching, "window_ms": 100, "fsync": True},
                          json_engine=engine)
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
 
 
 def summary(us: list[float]) -> dict:

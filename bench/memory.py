@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import platform
 import random
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 import xxhash
+from report import fmt, pct, target_check
 
 from canvasd.config import load_settings
 from canvasd.memory.mapping import CanvasGroup
@@ -230,18 +230,11 @@ def node_count(docs: dict[str, dict[str, Any]]) -> int:
 # ------------------------------------------------------------------------------------------ measuring
 
 
-def pct(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
-
 
 def summary_ms(seconds: Sequence[float]) -> dict[str, Any]:
     """p50 / p95 / max in ms, and the sample count."""
     ms = [s * 1000 for s in seconds]
-    return {"p50_ms": round(pct(ms, 50), 4), "p95_ms": round(pct(ms, 95), 4), "max_ms": round(max(ms), 4),
+    return {"p50_ms": round(pct(ms, 0.5), 4), "p95_ms": round(pct(ms, 0.95), 4), "max_ms": round(max(ms), 4),
             "n": len(ms)}
 
 
@@ -669,11 +662,9 @@ def ensure_stopped(pid: int | None, timeout_s: float = 10.0) -> bool:
 # ------------------------------------------------------------------------------------------ reporting
 
 
+
 def check(name: str, value: float | None) -> dict[str, Any]:
-    t = TARGETS[name]
-    op, bound = t["op"], t["value"]
-    ok = value is not None and {"<=": value <= bound, ">=": value >= bound}[op]
-    return {"name": name, "target": f"{op} {bound}", "value": value, "unit": t["unit"], "pass": ok}
+    return target_check(TARGETS, name, value)
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -687,13 +678,6 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             check("trace_hit_rate", large.get("trace", {}).get("hit_rate")),
             check("unchanged_resync_writes", max(writes) if writes else None)]
 
-
-def fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.1f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def print_report(r: dict[str, Any]) -> None:

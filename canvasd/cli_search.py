@@ -7,10 +7,11 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from canvasd.index.progress import SETTLED
+
 if TYPE_CHECKING:
     from canvasd.client import DaemonClient
 
-_SETTLED = ("ready", "off", "failed")
 
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +77,7 @@ def index_status_text(status: Mapping[str, Any]) -> str:
 def follow_progress(client: DaemonClient, status: Mapping[str, Any]) -> int:
     """Draw a progress bar from the feed's index_progress events until the index settles; exit status."""
     progress = status.get("progress") or {}
-    if status.get("state") in _SETTLED:
+    if status.get("state") in SETTLED:
         print(f"index {status.get('state')}: {status.get('rows', 0)} nodes")
         return 0 if status.get("state") != "failed" else 1
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -87,7 +88,7 @@ def follow_progress(client: DaemonClient, status: Mapping[str, Any]) -> int:
         for detail in _progress_events(client):
             bar.update(task, description=detail.get("phase", "?"), completed=detail.get("done", 0),
                        total=detail.get("total") or None)
-            if detail.get("phase") in _SETTLED:
+            if detail.get("phase") in SETTLED:
                 break
     final = client.json("GET", "/v1/index/status")
     print(f"index {final.get('state')}: {final.get('rows', 0)} nodes"

@@ -785,18 +785,6 @@ QUERIES: list[dict[str, Any]] = [
 ]
 
 
-def index_text(node: Node) -> str:
-    """The text the index stores for a node: text, file path and subpath, url, or group label."""
-    kind = node["type"]
-    if kind == "text":
-        return str(node["text"])
-    if kind == "file":
-        return f"{node['file']} {node.get('subpath', '')}".strip()
-    if kind == "link":
-        return str(node["url"])
-    return str(node.get("label", ""))
-
-
 def _obsidian_json(doc: dict[str, list[dict[str, Any]]]) -> str:
     """Obsidian's layout: tab-indented, one object per line, no spaces, raw UTF-8."""
     parts = []

@@ -278,16 +278,17 @@ def test_search_on_an_empty_table_answers_nothing(empty_table: NodeTable, embedd
     assert os.path.isdir(empty_table.folder)
 
 
-def test_indexed_text_per_node_type_and_lone_surrogates() -> None:
-    from canvasd.index.records import indexed_text, node_records
+def test_node_text_per_node_type_and_lone_surrogates() -> None:
+    from canvasd.canvas.model import node_text
+    from canvasd.index.records import node_records
 
-    assert indexed_text({"type": "text", "text": "  hi  "}) == "hi"
-    assert indexed_text({"type": "file", "file": "a/b.md", "subpath": "#Heading"}) == "a/b.md #Heading"
-    assert indexed_text({"type": "file", "file": "a/b.md"}) == "a/b.md"
-    assert indexed_text({"type": "link", "url": "https://x.org"}) == "https://x.org"
-    assert indexed_text({"type": "group", "label": "Stage 1"}) == "Stage 1"
-    assert indexed_text({"type": "group"}) == ""
-    assert indexed_text({"type": "text", "text": "bad \ud800 escape"}) == "bad ? escape"
+    assert node_text({"type": "text", "text": "  hi  "}) == "hi"
+    assert node_text({"type": "file", "file": "a/b.md", "subpath": "#Heading"}) == "a/b.md #Heading"
+    assert node_text({"type": "file", "file": "a/b.md"}) == "a/b.md"
+    assert node_text({"type": "link", "url": "https://x.org"}) == "https://x.org"
+    assert node_text({"type": "group", "label": "Stage 1"}) == "Stage 1"
+    assert node_text({"type": "group"}) == ""
+    assert node_text({"type": "text", "text": "bad \ud800 escape"}) == "bad ? escape"
     states = LearningStates({"1": "not_understood"})
     records = node_records({"nodes": [{"id": "a", "type": "text", "text": "x", "color": "1"},
                                       {"id": "b", "type": "group"}, "junk", {"type": "text", "text": "no id"}]},

@@ -153,3 +153,32 @@ def document_problems(doc: JSONObject) -> list[Problem]:
                 problems.append(_problem("edge", _object_id(edge), field, "dangling_edge",
                                          f"'{field}' points at node '{ref}', which does not exist"))
     return problems
+
+
+def node_text(node: JSONObject) -> str:
+    """What a node says, as searched and embedded: its text, file path (+ subpath), url, or group label.
+
+    Lone surrogates (legal in JSON escapes, not in UTF-8) are replaced, so the text can be stored and hashed.
+    The semantic index and the memory graph both use it, so they embed the same texts and share vectors.
+    """
+    kind = node.get("type")
+    if kind == "text":
+        value = node.get("text")
+    elif kind == "file":
+        file, subpath = node.get("file"), node.get("subpath")
+        value = f"{file} {subpath}" if isinstance(file, str) and isinstance(subpath, str) and subpath else file
+    elif kind == "link":
+        value = node.get("url")
+    elif kind == "group":
+        value = node.get("label")
+    else:
+        value = node.get("text") or node.get("label")
+    return _valid_unicode(value.strip()) if isinstance(value, str) else ""
+
+
+def _valid_unicode(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
+from canvasd.canvas.model import NODE_TYPES
 from canvasd.errors import InvalidQueryError
-from canvasd.index.records import NODE_TYPES
 from canvasd.index.table import sql_string
 
 SearchMode = Literal["hybrid", "vector", "fts"]

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from canvasd.canvas.learning import LearningStates
+from canvasd.canvas.model import node_text
 from canvasd.embedding.hashing import text_hash
 from canvasd.types import JSONObject
-
-NODE_TYPES = ("text", "file", "link", "group")
 
 
 def canvas_key(vault: str, path: str) -> str:
@@ -42,32 +41,6 @@ class NodeRecord:
                 and self.color == other.color and self.state == other.state)
 
 
-def indexed_text(node: JSONObject) -> str:
-    """The text searched and embedded for a node: text, file path + subpath, url, or group label."""
-    kind = node.get("type")
-    if kind == "text":
-        value = node.get("text")
-    elif kind == "file":
-        file, subpath = node.get("file"), node.get("subpath")
-        value = f"{file} {subpath}" if isinstance(file, str) and isinstance(subpath, str) and subpath else file
-    elif kind == "link":
-        value = node.get("url")
-    elif kind == "group":
-        value = node.get("label")
-    else:
-        value = node.get("text") or node.get("label")
-    return _valid_unicode(value.strip()) if isinstance(value, str) else ""
-
-
-def _valid_unicode(text: str) -> str:
-    """`text` with lone surrogates (legal in JSON escapes, not in UTF-8) replaced, so it can be stored."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
 def node_records(document: JSONObject, states: LearningStates) -> list[NodeRecord]:
     """Every node of a canvas that has something to index (nodes with no text are skipped)."""
     nodes = document.get("nodes")
@@ -75,7 +48,7 @@ def node_records(document: JSONObject, states: LearningStates) -> list[NodeRecor
     for node in nodes if isinstance(nodes, list) else []:
         if not isinstance(node, dict) or not isinstance(node.get("id"), str):
             continue
-        text = indexed_text(node)
+        text = node_text(node)
         if not text:
             continue
         color = node.get("color")

@@ -14,9 +14,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from canvasd.canvas.learning import LearningStates
 from canvasd.errors import (
@@ -49,7 +48,6 @@ if TYPE_CHECKING:
     from canvasd.vaults import VaultRegistry
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 _PARALLEL_CANVASES = 2  # canvases synced at once (embedding itself is serialised by the model)
 _PROGRESS_EVERY_S = 1.0  # index_progress events at most this often (and at every phase change)
@@ -87,17 +85,18 @@ class SemanticIndex:
         """Open, prewarm and reconcile (run as a background task; never raises)."""
         try:
             self._enter("opening")
-            await self._job("index_open", self._open, Priority.NORMAL)
+            await self._scheduler.run_blocking("index_open", self._open, Priority.NORMAL)
             if self._settings.prewarm:
                 await self._prewarm()
             await self._reconcile()
             self._enter("ready")
             assert self.table is not None
-            dropped = await self._job("index_cleanup", self.table.drop_other_tables, Priority.MAINTENANCE)
+            dropped = await self._scheduler.run_blocking("index_cleanup", self.table.drop_other_tables,
+                                                         Priority.MAINTENANCE)
             if dropped:
                 log.info("index: dropped the tables of other models: %s", ", ".join(dropped))
             if self._rows_written >= _OPTIMIZE_AFTER_ROWS:
-                await self._job("index_optimize", self.maintain, Priority.MAINTENANCE)
+                await self._scheduler.run_blocking("index_optimize", self.maintain, Priority.MAINTENANCE)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -132,13 +131,13 @@ class SemanticIndex:
         """Load every index into memory and run one query per mode, so the first real query is not cold."""
         assert self.table is not None and self._search is not None
         started = time.monotonic()
-        names = await self._job("index_prewarm", self.table.index_names, Priority.NORMAL)
+        names = await self._scheduler.run_blocking("index_prewarm", self.table.index_names, Priority.NORMAL)
         self._enter("prewarming", len(names) + 1, "indexes")
         for name in names:
-            await self._job("index_prewarm", partial(self.table.prewarm, name), Priority.NORMAL)
+            await self._scheduler.run_blocking("index_prewarm", partial(self.table.prewarm, name), Priority.NORMAL)
             self.progress.advance()
             self._publish_progress()
-        await self._job("index_prewarm", self._warm_queries, Priority.NORMAL)
+        await self._scheduler.run_blocking("index_prewarm", self._warm_queries, Priority.NORMAL)
         self.progress.advance()
         self.prewarm_s = time.monotonic() - started
 
@@ -152,7 +151,8 @@ class SemanticIndex:
         """Queue every canvas whose file differs from what the table knows; remove canvases that are gone."""
         assert self.table is not None
         self._enter("reconciling")
-        changed, removed = await self._job("index_reconcile", self._compare_with_vaults, Priority.NORMAL)
+        changed, removed = await self._scheduler.run_blocking("index_reconcile", self._compare_with_vaults,
+                                                              Priority.NORMAL)
         for vault, path in changed + removed:
             self._queue.mark(vault, path, Priority.BULK)
         self._enter("indexing", self._queue.pending, "canvases")
@@ -214,15 +214,17 @@ class SemanticIndex:
         started = time.perf_counter()
         outcome = "failed"
         try:
-            plan: CanvasSyncPlan | None = await self._job("index_plan", lambda: self._plan(vault, path), priority)
+            plan: CanvasSyncPlan | None = await self._scheduler.run_blocking(
+                "index_plan", lambda: self._plan(vault, path), priority)
             if plan is None:
                 outcome = "removed"
             elif plan.unchanged:
-                await self._job("index_write", lambda: self._write(plan, {}), priority)
+                await self._scheduler.run_blocking("index_write", lambda: self._write(plan, {}), priority)
                 outcome = "unchanged"
             else:
                 embedded = await self._embed(plan, priority)
-                written, rows = await self._job("index_write", lambda: self._write(plan, embedded), priority)
+                written, rows = await self._scheduler.run_blocking(
+                    "index_write", lambda: self._write(plan, embedded), priority)
                 self._note_written(written, len(plan.deletes), rows)
                 outcome = "changed"
         except asyncio.CancelledError:
@@ -268,7 +270,8 @@ class SemanticIndex:
         for start in range(0, len(missing), self._batch_size):
             batch = missing[start:start + self._batch_size]
             texts = [text for _, text in batch]
-            vectors = await self._job("embed", partial(embedding.embed_batch, texts), max(priority, Priority.BULK))
+            vectors = await self._scheduler.run_blocking("embed", partial(embedding.embed_batch, texts),
+                                                         max(priority, Priority.BULK))
             hashes = [content_hash for content_hash, _ in batch]
             embedding.remember(hashes, vectors)
             embedded.update(zip(hashes, vectors, strict=True))
@@ -340,7 +343,7 @@ class SemanticIndex:
                 await self.start()
                 return
             self._enter("opening")
-            await self._job("index_reset", self.table.reset, Priority.NORMAL)
+            await self._scheduler.run_blocking("index_reset", self.table.reset, Priority.NORMAL)
             self._rows_written = 0
             await self._reconcile()
             self._enter("ready")
@@ -387,10 +390,6 @@ class SemanticIndex:
         if self.table is None:
             raise IndexUnavailableError("the semantic index is not open yet", state=self.progress.phase)
         return self.table
-
-    async def _job(self, kind: str, func: Callable[[], T], priority: Priority) -> T:
-        result: T = await self._scheduler.submit_blocking(kind, func, priority=priority).wait()
-        return result
 
     def _enter(self, phase: IndexPhase, total: int = 0, unit: str = "") -> None:
         self.progress.enter(phase, total, unit)

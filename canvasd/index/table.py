@@ -80,6 +80,7 @@ class NodeTable:
         self._db: DBConnection = lancedb.connect(str(folder))
         self._write_lock = threading.Lock()
         self.generation = 0  # bumped by reset(): plans made before a rebuild are not written after it
+        self._vector_indexed: bool | None = None
         self.nodes: LanceTable = self._open_nodes()
         self.canvases: LanceTable = self._open_canvases()
 
@@ -156,6 +157,7 @@ class NodeTable:
         """Empty both tables (a rebuild)."""
         with self._write_lock:
             self.generation += 1
+            self._vector_indexed = None
             self._db.drop_table(self.name)
             self._db.drop_table(self.canvas_name)
             self.nodes = self._open_nodes()
@@ -259,8 +261,10 @@ class NodeTable:
         self.nodes.prewarm_index(name)
 
     def has_vector_index(self) -> bool:
-        """Whether an ANN index exists on the vector column."""
-        return any("vector" in index.columns for index in self.nodes.list_indices())
+        """Whether an ANN index exists on the vector column (asked of LanceDB once; searches ask per query)."""
+        if self._vector_indexed is None:
+            self._vector_indexed = any("vector" in index.columns for index in self.nodes.list_indices())
+        return self._vector_indexed
 
     def build_vector_index(self) -> None:
         """Build (or rebuild) the IVF_RQ vector index for cosine distance."""
@@ -268,6 +272,7 @@ class NodeTable:
 
         with self._write_lock:
             self.nodes.create_index("vector", config=IvfRq(distance_type="cosine"), replace=True)
+            self._vector_indexed = True
 
     def optimize(self) -> None:
         """Compact small fragments, fold new rows into the indexes, drop versions older than an hour."""

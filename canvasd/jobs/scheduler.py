@@ -221,6 +221,11 @@ class JobScheduler:
 
         return self.submit(kind, in_thread, name=name, priority=priority, timeout=timeout)
 
+    async def run_blocking(self, kind: str, func: Callable[[], T], priority: Priority = Priority.BULK) -> T:
+        """Run a blocking `func()` as a job and return its result (raises what `Job.wait` raises)."""
+        result: T = await self.submit_blocking(kind, func, priority=priority).wait()
+        return result
+
     def apply_reading(self, reading: PressureReading) -> int:
         """Fold one pressure reading into the limit; start queued jobs if slots opened. Returns the limit."""
         self._reading = reading

@@ -17,6 +17,7 @@ import orjson
 import xxhash
 
 from canvasd.canvas.learning import UNMARKED, LearningStates
+from canvasd.canvas.model import node_text
 from canvasd.types import JSONObject
 
 MAPPING_VERSION = 1
@@ -149,27 +150,6 @@ class CanvasGraph:
             sorted((f.key, f.identity, f.name, f.fact, f.source_uuid, f.target_uuid) for f in self.facts.values()),
         ]
         return xxhash.xxh3_128_hexdigest(orjson.dumps(payload))
-
-
-def node_text(node: JSONObject) -> str:
-    """The text a node stands for (and is embedded by): text, file path + subpath, url, or group label.
-
-    Kept identical to the semantic index's `indexed_text`, so both ask the shared embedder for the same
-    texts and the memory graph reuses the index's vectors.
-    """
-    kind = node.get("type")
-    if kind == "text":
-        value = node.get("text")
-    elif kind == "file":
-        file, subpath = node.get("file"), node.get("subpath")
-        value = f"{file} {subpath}" if isinstance(file, str) and isinstance(subpath, str) and subpath else file
-    elif kind == "link":
-        value = node.get("url")
-    elif kind == "group":
-        value = node.get("label")
-    else:
-        value = node.get("text") or node.get("label")
-    return value.strip() if isinstance(value, str) else ""
 
 
 def node_name(node: JSONObject, text: str) -> str:

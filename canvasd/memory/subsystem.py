@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from canvasd.errors import CanvasdError, CanvasNotFoundError, MemoryUnavailableError, VaultNotFoundError
 from canvasd.jobs.canvas_queue import CanvasSyncQueue
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
     from canvasd.vaults import VaultRegistry
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class MemorySubsystem:
@@ -59,9 +57,10 @@ class MemorySubsystem:
     async def start(self) -> None:
         """Start the graph and reconcile it with the vaults (a background task; never raises)."""
         try:
-            await self._job("memory_start", self.memory.start, Priority.NORMAL)
+            await self._scheduler.run_blocking("memory_start", self.memory.start, Priority.NORMAL)
             self.phase = "reconciling"
-            on_disk, in_graph = await self._job("memory_reconcile", self._canvas_lists, Priority.NORMAL)
+            on_disk, in_graph = await self._scheduler.run_blocking("memory_reconcile", self._canvas_lists,
+                                                                   Priority.NORMAL)
             known = set(on_disk)
             for vault, path in [*on_disk, *(c for c in in_graph if c not in known)]:
                 self._queue.mark(vault, path, Priority.BULK)
@@ -104,7 +103,7 @@ class MemorySubsystem:
 
     async def _sync(self, vault: str, path: str, priority: Priority) -> None:
         try:
-            await self._job("memory_sync", lambda: self._sync_canvas(vault, path), priority)
+            await self._scheduler.run_blocking("memory_sync", lambda: self._sync_canvas(vault, path), priority)
         except asyncio.CancelledError:
             raise
         except CanvasdError as exc:
@@ -162,10 +161,6 @@ class MemorySubsystem:
         if self.phase == "failed" or self._closed:
             raise MemoryUnavailableError(f"the memory graph is not available: {self.memory.error or self.phase}",
                                          state=self.phase)
-
-    async def _job(self, kind: str, func: Callable[[], T], priority: Priority) -> T:
-        result: T = await self._scheduler.submit_blocking(kind, func, priority=priority).wait()
-        return result
 
 
 def _datetime(seconds: float | None) -> datetime | None:
