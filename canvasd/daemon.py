@@ -26,17 +26,18 @@ if TYPE_CHECKING:
     import uvicorn
 
     from canvasd.canvas import CanvasEngine
+    from canvasd.canvas.vaults import VaultRegistry
     from canvasd.embedding import EmbeddingService
-    from canvasd.events import ChangeEvent, ChangeFeed, CursorStore
     from canvasd.index.semantic_index import SemanticIndex
     from canvasd.jobs.periodic import PeriodicJobs
     from canvasd.jobs.scheduler import JobScheduler
-    from canvasd.listener import UnixListener
     from canvasd.memory.subsystem import MemorySubsystem
-    from canvasd.own_writes import OwnWrites
     from canvasd.server.context import ApiContext
-    from canvasd.vaults import VaultRegistry
-    from canvasd.watcher import CanvasWatcher
+    from canvasd.server.listener import UnixListener
+    from canvasd.watch.cursor import CursorStore
+    from canvasd.watch.feed import ChangeEvent, ChangeFeed
+    from canvasd.watch.own_writes import OwnWrites
+    from canvasd.watch.watcher import CanvasWatcher
 
 log = logging.getLogger("canvasd.daemon")
 
@@ -84,14 +85,15 @@ class Daemon:
         from prometheus_client import ProcessCollector
 
         from canvasd.canvas import CanvasEngine
+        from canvasd.canvas.vaults import VaultRegistry
         from canvasd.embedding import EmbeddingService
-        from canvasd.events import ChangeFeed, CursorStore
         from canvasd.jobs.scheduler import JobScheduler
-        from canvasd.listener import UnixListener
-        from canvasd.own_writes import OwnWrites
         from canvasd.server.context import ApiContext
-        from canvasd.summary import RequestWindow, SummaryBuilder
-        from canvasd.vaults import VaultRegistry
+        from canvasd.server.listener import UnixListener
+        from canvasd.server.summary import RequestWindow, SummaryBuilder
+        from canvasd.watch.cursor import CursorStore
+        from canvasd.watch.feed import ChangeFeed
+        from canvasd.watch.own_writes import OwnWrites
 
         d = self.settings.daemon
         ProcessCollector(registry=self.metrics.registry)
@@ -178,7 +180,7 @@ class Daemon:
             await asyncio.sleep(0.005)
 
     async def _serve_tcp(self) -> None:
-        from canvasd.listener import load_or_create_token, open_tcp_listener
+        from canvasd.server.listener import load_or_create_token, open_tcp_listener
 
         h = self.settings.http
         token = load_or_create_token(h.token_file or self.settings.daemon.data_dir / "token")
@@ -188,7 +190,7 @@ class Daemon:
     async def _start_background(self) -> None:
         """Subsystems that may take a while start after the API is up."""
         from canvasd.jobs.periodic import PeriodicJobs
-        from canvasd.watcher import CanvasWatcher
+        from canvasd.watch.watcher import CanvasWatcher
 
         assert self.ctx is not None and self.engine is not None and self.feed is not None
         assert self.scheduler is not None and self.own_writes is not None

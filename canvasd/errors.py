@@ -1,21 +1,93 @@
-"""The one exception hierarchy of canvasd: every error a caller can meet is a `CanvasdError`."""
+"""The one exception hierarchy of canvasd: every error a caller can meet is a `CanvasdError`.
+
+An error class declares its data once, as annotated fields, and its message once, as a `template` formatted
+with those fields (and with any property of the error): the constructor, `details()` and `str()` all come from
+that. Every `code` a client can see belongs to exactly one class here; `error_classes()` lists them for the
+OpenAPI document.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import dataclasses
+from collections.abc import Iterator, Mapping
+from os import PathLike
+from typing import Any, ClassVar, dataclass_transform
+
+PathText = str | PathLike[str]
+"""A path field: given as a `Path` or text, kept as text (errors show paths as the user wrote them)."""
+
+HIDDEN: Mapping[str, Any] = {"detail": False}
+"""Field metadata for data a message needs but `details()` must not show: `field(metadata=HIDDEN)`."""
 
 
+@dataclass_transform(eq_default=False, field_specifiers=(dataclasses.field,))
 class CanvasdError(Exception):
     """Base of every canvasd error; `status` is the HTTP status it maps to, `code` a stable name."""
 
-    status: int = 500
-    code: str = "internal"
+    status = 500
+    code = "internal"
+    template: ClassVar[str] = "canvasd failed"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(eq=False, repr=False)(cls)
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            if isinstance(value, PathLike):
+                setattr(self, field.name, str(value))  # errors name paths as text, in messages and details
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The template filled in with the fields (and properties) of this error."""
+        return self.template.format_map(_Attributes(self))
 
     def details(self) -> dict[str, Any]:
-        """Structured data for API clients (JSON-serialisable)."""
-        return {}
+        """Structured data for API clients (JSON-serialisable): every field not marked `HIDDEN`."""
+        return {field.name: _plain(getattr(self, field.name))
+                for field in dataclasses.fields(self)  # type: ignore[arg-type]
+                if field.metadata.get("detail", True)}
+
+
+class _Attributes(Mapping[str, Any]):
+    """An error's attributes as the mapping `str.format_map` reads."""
+
+    def __init__(self, error: CanvasdError) -> None:
+        self._error = error
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self._error, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _plain(value: Any) -> Any:
+    as_dict = getattr(value, "as_dict", None)
+    if as_dict is not None:
+        return as_dict()
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def error_classes() -> list[type[CanvasdError]]:
+    """Every error class defined so far (this module's and the ones other modules declare), base first."""
+    found: list[type[CanvasdError]] = [CanvasdError]
+    for cls in found:
+        found.extend(sorted(cls.__subclasses__(), key=lambda c: c.__name__))
+    return found
+
+
+# ------------------------------------------------------------------------------------ configuration
 
 
 class ConfigError(CanvasdError):
@@ -23,14 +95,27 @@ class ConfigError(CanvasdError):
 
     status = 400
     code = "config_invalid"
+    template = "{reason}"
+    reason: str = dataclasses.field(metadata=HIDDEN)
+    source: str | None = None
+    problems: list[str] = dataclasses.field(default_factory=list)
 
-    def __init__(self, message: str, *, source: str | None = None, problems: list[str] | None = None) -> None:
-        self.source = source
-        self.problems = problems or []
-        super().__init__(message)
 
-    def details(self) -> dict[str, Any]:
-        return {"source": self.source, "problems": self.problems}
+class DaemonRunningError(CanvasdError):
+    """Another live daemon already serves this socket."""
+
+    code = "daemon_running"
+    template = ("another canvasd{who} is already serving {socket}; stop it first (canvasd status shows it) or pass "
+                "--socket PATH")
+    socket: PathText
+    pid: int | None
+
+    @property
+    def who(self) -> str:
+        return f" (pid {self.pid})" if self.pid else ""
+
+
+# ------------------------------------------------------------------------------------ canvases on disk
 
 
 class CanvasNotFoundError(CanvasdError):
@@ -38,28 +123,18 @@ class CanvasNotFoundError(CanvasdError):
 
     status = 404
     code = "canvas_not_found"
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-        super().__init__(f"canvas '{self.path}' does not exist")
-
-    def details(self) -> dict[str, Any]:
-        return {"path": self.path}
+    template = "canvas '{path}' does not exist"
+    path: PathText
 
 
 class CanvasPathError(CanvasdError):
-    """A path that canvasd refuses to write (not a `.canvas` file, a directory, ...)."""
+    """A path that canvasd refuses to read or write (not a `.canvas` file, a directory, a FIFO, ...)."""
 
     status = 403
     code = "path_refused"
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"refusing to write '{self.path}': {reason}")
-
-    def details(self) -> dict[str, Any]:
-        return {"path": self.path, "reason": self.reason}
+    template = "refusing to write '{path}': {reason}"
+    path: PathText
+    reason: str
 
 
 class CanvasParseError(CanvasdError):
@@ -67,22 +142,15 @@ class CanvasParseError(CanvasdError):
 
     status = 422
     code = "canvas_invalid_json"
-
-    def __init__(self, path: Path | str, line: int, column: int, reason: str) -> None:
-        self.path = str(path)
-        self.line = line
-        self.column = column
-        self.reason = reason
-        super().__init__(
-            f"canvas '{self.path}' is not valid JSON (line {line}, column {column}): {reason}; "
-            "the file was left untouched"
-        )
-
-    def details(self) -> dict[str, Any]:
-        return {"path": self.path, "line": self.line, "column": self.column, "reason": self.reason}
+    template = ("canvas '{path}' is not valid JSON (line {line}, column {column}): {reason}; the file was left "
+                "untouched")
+    path: PathText
+    line: int
+    column: int
+    reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong with a canvas or a request, located by node/edge id and field."""
 
@@ -104,17 +172,18 @@ class CanvasValidationError(CanvasdError):
 
     status = 422
     code = "validation_failed"
+    template = "request rejected{where}: {listed}; nothing was written"
+    problems: list[Problem]
+    path: PathText | None = None
 
-    def __init__(self, problems: list[Problem], path: Path | str | None = None) -> None:
-        self.problems = problems
-        self.path = None if path is None else str(path)
-        where = f" for '{self.path}'" if self.path else ""
-        listed = "; ".join(p.message for p in problems[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        super().__init__(f"request rejected{where}: {listed}{more}; nothing was written")
+    @property
+    def where(self) -> str:
+        return f" for '{self.path}'" if self.path else ""
 
-    def details(self) -> dict[str, Any]:
-        return {"path": self.path, "problems": [p.as_dict() for p in self.problems]}
+    @property
+    def listed(self) -> str:
+        more = f" (and {len(self.problems) - 10} more)" if len(self.problems) > 10 else ""
+        return "; ".join(p.message for p in self.problems[:10]) + more
 
 
 class OpFormatError(CanvasValidationError):
@@ -128,19 +197,14 @@ class CanvasConflictError(CanvasdError):
 
     status = 412
     code = "version_conflict"
+    template = "canvas '{path}' changed since version {expected} (it {now}); re-read it and retry; nothing was written"
+    path: PathText
+    expected: str
+    actual: str | None
 
-    def __init__(self, path: Path | str, expected: str, actual: str | None) -> None:
-        self.path = str(path)
-        self.expected = expected
-        self.actual = actual
-        now = f"is now at version {actual}" if actual else "no longer exists"
-        super().__init__(
-            f"canvas '{self.path}' changed since version {expected} (it {now}); "
-            "re-read it and retry; nothing was written"
-        )
-
-    def details(self) -> dict[str, Any]:
-        return {"path": self.path, "expected": self.expected, "actual": self.actual}
+    @property
+    def now(self) -> str:
+        return f"is now at version {self.actual}" if self.actual else "no longer exists"
 
 
 class CanvasBusyError(CanvasdError):
@@ -148,15 +212,9 @@ class CanvasBusyError(CanvasdError):
 
     status = 409
     code = "canvas_busy"
-
-    def __init__(self, path: Path | str, attempts: int) -> None:
-        self.path = str(path)
-        self.attempts = attempts
-        super().__init__(f"canvas '{self.path}' changed {attempts} times while canvasd was writing it; "
-                         "nothing was written, retry")
-
-    def details(self) -> dict[str, Any]:
-        return {"path": self.path, "attempts": self.attempts}
+    template = "canvas '{path}' changed {attempts} times while canvasd was writing it; nothing was written, retry"
+    path: PathText
+    attempts: int
 
 
 class CanvasWriteError(CanvasdError):
@@ -164,15 +222,10 @@ class CanvasWriteError(CanvasdError):
 
     status = 500
     code = "write_failed"
-
-    def __init__(self, path: Path | str, reason: str, errno: int | None = None) -> None:
-        self.path = str(path)
-        self.reason = reason
-        self.errno = errno
-        super().__init__(f"could not write canvas '{self.path}': {reason}; nothing on disk was changed")
-
-    def details(self) -> dict[str, Any]:
-        return {"path": self.path, "reason": self.reason, "errno": self.errno}
+    template = "could not write canvas '{path}': {reason}; nothing on disk was changed"
+    path: PathText
+    reason: str
+    errno: int | None = None
 
 
 class DiskFullError(CanvasWriteError):
@@ -194,9 +247,7 @@ class WriterClosedError(CanvasdError):
 
     status = 503
     code = "writer_closed"
-
-    def __init__(self) -> None:
-        super().__init__("the canvas writer is shut down; no new writes are accepted")
+    template = "the canvas writer is shut down; no new writes are accepted"
 
 
 class WriteTimeoutError(CanvasdError):
@@ -204,28 +255,21 @@ class WriteTimeoutError(CanvasdError):
 
     status = 504
     code = "write_timeout"
+    template = "the write was not committed within {timeout:g} s; it is still queued"
+    timeout: float
 
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        super().__init__(f"the write was not committed within {timeout:g} s; it is still queued")
 
-    def details(self) -> dict[str, Any]:
-        return {"timeout": self.timeout}
+# ------------------------------------------------------------------------------------ vaults and paths
 
 
 class InvalidPathError(CanvasdError):
-    """A path from a client that cannot name a file in a vault (empty, absolute, NUL byte, backslash)."""
+    """A path from a client that cannot name a file in a vault (empty, absolute, NUL byte, backslash, too long)."""
 
     status = 400
     code = "path_invalid"
-
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"path {path!r} is not a vault-relative canvas path: {reason}")
-
-    def details(self) -> dict[str, Any]:
-        return {"path": self.path, "reason": self.reason}
+    template = "path {path!r} is not a vault-relative canvas path: {reason}"
+    path: PathText
+    reason: str
 
 
 class VaultNotFoundError(CanvasdError):
@@ -233,15 +277,13 @@ class VaultNotFoundError(CanvasdError):
 
     status = 404
     code = "vault_not_found"
+    template = "no vault named '{vault}' (configured: {listed})"
+    vault: str
+    known: list[str]
 
-    def __init__(self, name: str, known: list[str]) -> None:
-        self.name = name
-        self.known = known
-        listed = ", ".join(known) if known else "none; start the daemon with --vault NAME=DIR"
-        super().__init__(f"no vault named '{name}' (configured: {listed})")
-
-    def details(self) -> dict[str, Any]:
-        return {"vault": self.name, "known": self.known}
+    @property
+    def listed(self) -> str:
+        return ", ".join(self.known) if self.known else "none; start the daemon with --vault NAME=DIR"
 
 
 class VaultMissingError(CanvasdError):
@@ -249,15 +291,13 @@ class VaultMissingError(CanvasdError):
 
     status = 404
     code = "vault_missing"
+    template = ("the folder of vault '{vault}' ({root}) does not exist now; canvasd serves it again as soon as it "
+                "is back")
+    vault: str
+    root: PathText
 
-    def __init__(self, name: str, root: Path) -> None:
-        self.name = name
-        self.root = str(root)
-        super().__init__(f"the folder of vault '{name}' ({self.root}) does not exist now; canvasd serves it "
-                         "again as soon as it is back")
 
-    def details(self) -> dict[str, Any]:
-        return {"vault": self.name, "root": self.root}
+# ------------------------------------------------------------------------------------ requests
 
 
 class RequestError(CanvasdError):
@@ -265,66 +305,150 @@ class RequestError(CanvasdError):
 
     status = 400
     code = "bad_request"
-
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
-        if status is not None:
-            self.status = status
-        if code is not None:
-            self.code = code
-        self._details = details or {}
-        super().__init__(message)
-
-    def details(self) -> dict[str, Any]:
-        return self._details
+    template = "{reason}"
+    reason: str = dataclasses.field(metadata=HIDDEN)
 
 
-class BodyTooLargeError(RequestError):
+class BodyMissingError(CanvasdError):
+    """A request that needs a JSON body came without one."""
+
+    status = 400
+    code = "body_missing"
+    template = "the request needs a JSON body"
+
+
+class BodyInvalidJsonError(CanvasdError):
+    """The request body does not parse as JSON."""
+
+    status = 400
+    code = "body_invalid_json"
+    template = "the request body is not valid JSON: {reason}"
+    reason: str
+
+
+class BodyNotCanvasError(CanvasdError):
+    """A PUT body that is JSON but not an object."""
+
+    status = 400
+    code = "body_not_canvas"
+    template = "a canvas must be a JSON object, not {found}"
+    found: str
+
+
+class BodyNotPatchError(CanvasdError):
+    """A PATCH body that is not `{"ops": [...]}`."""
+
+    status = 400
+    code = "body_not_patch"
+    template = 'a patch body is {{"ops": [...]}}{extra}'
+    unknown: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def extra(self) -> str:
+        return f"; unknown keys: {', '.join(self.unknown)}" if self.unknown else ""
+
+
+class BodyTooLargeError(CanvasdError):
     """The request body is larger than `http.max_body_bytes`."""
 
     status = 413
     code = "body_too_large"
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the request body is larger than the limit of {limit} bytes (http.max_body_bytes)",
-                         details={"limit": limit})
+    template = "the request body is larger than the limit of {limit} bytes (http.max_body_bytes)"
+    limit: int
 
 
-class UnsupportedMediaTypeError(RequestError):
+class BodyTooDeepError(CanvasdError):
+    """The request body nests JSON arrays and objects deeper than canvasd accepts."""
+
+    status = 400
+    code = "body_too_deep"
+    template = "the request body nests JSON deeper than {limit} levels; nothing was written"
+    limit: int
+
+
+class UnsupportedMediaTypeError(CanvasdError):
     """The request body is not JSON."""
 
     status = 415
     code = "unsupported_media_type"
-
-    def __init__(self, content_type: str) -> None:
-        super().__init__(f"the request body must be application/json, not {content_type!r}",
-                         details={"content_type": content_type})
+    template = "the request body must be application/json, not {content_type!r}"
+    content_type: str
 
 
-class UnauthorizedError(RequestError):
+class BadParameterError(CanvasdError):
+    """A query parameter or header value of the wrong form."""
+
+    status = 400
+    code = "bad_parameter"
+    template = "{parameter} must be {expected}, not {value!r}"
+    parameter: str
+    value: str
+    expected: str
+
+
+class BadPreconditionError(CanvasdError):
+    """An If-Match header that does not name exactly one version."""
+
+    status = 400
+    code = "bad_precondition"
+    template = "If-Match must name exactly one version (the ETag you read) or '*', not {if_match!r}"
+    if_match: str
+
+
+class InvalidQueryError(RequestError):
+    """A search parameter that cannot be understood (mode, limit, time range, node type)."""
+
+    code = "query_invalid"
+
+
+class RouteNotFoundError(CanvasdError):
+    """No endpoint has this path."""
+
+    status = 404
+    code = "not_found"
+    template = "no such endpoint: {method} {path}"
+    method: str
+    path: str
+
+
+class MethodNotAllowedError(CanvasdError):
+    """The endpoint exists but does not take this method."""
+
+    status = 405
+    code = "method_not_allowed"
+    template = "{method} is not allowed on {path}"
+    method: str
+    path: str
+
+
+class UnexpectedError(CanvasdError):
+    """A bug in canvasd: logged with its traceback, answered without internals."""
+
+    code = "internal"
+    template = "canvasd hit an unexpected {kind}; see the daemon log"
+    kind: str
+
+
+class UnauthorizedError(CanvasdError):
     """A TCP request without the right bearer token."""
 
     status = 401
     code = "unauthorized"
-
-    def __init__(self) -> None:
-        super().__init__("the TCP listener needs 'Authorization: Bearer <token>' (the token is in http.token_file)")
+    template = "the TCP listener needs 'Authorization: Bearer <token>' (the token is in http.token_file)"
 
 
-class DaemonRunningError(CanvasdError):
-    """Another live daemon already serves this socket."""
+# ------------------------------------------------------------------------------------ subsystems
 
-    code = "daemon_running"
 
-    def __init__(self, socket: Path, pid: int | None) -> None:
-        self.socket = str(socket)
-        self.pid = pid
-        who = f" (pid {pid})" if pid else ""
-        super().__init__(f"another canvasd{who} is already serving {self.socket}; stop it first "
-                         "(canvasd status shows it) or pass --socket PATH")
+class SubsystemUnavailableError(CanvasdError):
+    """A subsystem that is switched off, still starting, failed, or closed cannot answer."""
 
-    def details(self) -> dict[str, Any]:
-        return {"socket": self.socket, "pid": self.pid}
+    status = 503
+    code = "subsystem_unavailable"
+    template = "{reason}"
+    subsystem: str
+    state: str
+    reason: str = dataclasses.field(metadata=HIDDEN)
 
 
 class JobTimeoutError(CanvasdError):
@@ -332,17 +456,12 @@ class JobTimeoutError(CanvasdError):
 
     status = 504
     code = "job_timeout"
-
-    def __init__(self, job_id: int, kind: str, name: str, timeout: float) -> None:
-        self.job_id = job_id
-        self.kind = kind
-        self.name = name
-        self.timeout = timeout
-        super().__init__(f"job {job_id} '{name}' (kind {kind}) ran longer than its timeout of {timeout:g} s and "
-                         "was cancelled; raise jobs.default_timeout_s (or the job's timeout) if it needs longer")
-
-    def details(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "kind": self.kind, "name": self.name, "timeout": self.timeout}
+    template = ("job {job_id} '{name}' (kind {kind}) ran longer than its timeout of {timeout:g} s and was cancelled; "
+                "raise jobs.default_timeout_s (or the job's timeout) if it needs longer")
+    job_id: int
+    kind: str
+    name: str
+    timeout: float
 
 
 class EmbedderError(CanvasdError):
@@ -350,48 +469,9 @@ class EmbedderError(CanvasdError):
 
     status = 502
     code = "embedder_failed"
-
-    def __init__(self, message: str, *, provider: str) -> None:
-        self.provider = provider
-        super().__init__(message)
-
-    def details(self) -> dict[str, Any]:
-        return {"provider": self.provider}
-
-
-class IndexUnavailableError(CanvasdError):
-    """The semantic index is switched off, failed to start, or cannot answer this kind of query."""
-
-    status = 503
-    code = "index_unavailable"
-
-    def __init__(self, message: str, *, state: str) -> None:
-        self.state = state
-        super().__init__(message)
-
-    def details(self) -> dict[str, Any]:
-        return {"state": self.state}
-
-
-class MemoryUnavailableError(CanvasdError):
-    """The memory graph is switched off, failed to start, or its graph database is unreachable."""
-
-    status = 503
-    code = "memory_unavailable"
-
-    def __init__(self, message: str, *, state: str) -> None:
-        self.state = state
-        super().__init__(message)
-
-    def details(self) -> dict[str, Any]:
-        return {"state": self.state}
-
-
-class InvalidQueryError(RequestError):
-    """A search parameter that cannot be understood (mode, limit, time range, node type)."""
-
-    status = 400
-    code = "query_invalid"
+    template = "{reason}"
+    reason: str = dataclasses.field(metadata=HIDDEN)
+    provider: str
 
 
 class IndexBusyError(CanvasdError):
@@ -399,13 +479,8 @@ class IndexBusyError(CanvasdError):
 
     status = 409
     code = "index_busy"
-
-    def __init__(self, phase: str) -> None:
-        self.phase = phase
-        super().__init__(f"the semantic index is {phase}; ask for a rebuild once it is ready (GET /v1/index/status)")
-
-    def details(self) -> dict[str, Any]:
-        return {"phase": self.phase}
+    template = "the semantic index is {phase}; ask for a rebuild once it is ready (GET /v1/index/status)"
+    phase: str
 
 
 class NodeNotIndexedError(CanvasdError):
@@ -413,18 +488,25 @@ class NodeNotIndexedError(CanvasdError):
 
     status = 404
     code = "node_not_indexed"
-
-    def __init__(self, vault: str, path: str, node: str) -> None:
-        self.where = {"vault": vault, "path": path, "node": node}
-        super().__init__(f"node '{node}' of '{path}' in vault '{vault}' is not in the index (no such node, no "
-                         "text to index, or not indexed yet)")
-
-    def details(self) -> dict[str, Any]:
-        return self.where
+    template = ("node '{node}' of '{path}' in vault '{vault}' is not in the index (no such node, no text to index, "
+                "or not indexed yet)")
+    vault: str
+    path: PathText
+    node: str
 
 
 class VectorSearchUnavailableError(RequestError):
     """Vector or related-node search asked of an index without vectors (embedding.provider: none)."""
 
-    status = 400
     code = "vector_search_unavailable"
+
+
+class MemoryNodeNotFoundError(CanvasdError):
+    """The node named in a timeline request is not in the memory graph."""
+
+    status = 404
+    code = "memory_node_not_found"
+    template = "node '{node}' of '{path}' in vault '{vault}' is not in the memory graph"
+    vault: str
+    path: PathText
+    node: str

@@ -12,20 +12,7 @@ import pytest
 
 from canvasd.canvas import CanvasEngine
 from canvasd.config import load_settings
-from tests.daemon_process import DaemonProcess, running_daemon
-
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "canvases"
-CORPUS_REASON = (f"real-world corpus not found at {CORPUS} (it sits beside the clone in CI); "
-                 "generated fixtures in tests/canvas_factory.py cover the same cases")
-
-
-def corpus_files() -> list[Path]:
-    return sorted(CORPUS.glob("*.canvas")) if CORPUS.is_dir() else []
-
-
-INVALID_CORPUS = {"MushroomSquad__Hive-Drill__project-board.canvas"}
-
+from tests.support.daemon import DaemonProcess, running_daemon
 
 # Threads a library starts once per process, by design (LanceDB runs its async core on one background loop).
 PROCESS_THREADS = frozenset({"LanceDBBackgroundEventLoop"})

@@ -9,7 +9,7 @@ import yaml
 
 from canvasd.config import Settings, iter_setting_docs, load_settings
 from canvasd.errors import ConfigError
-from tests.conftest import ROOT
+from tests.support.corpus import ROOT
 
 SHIPPED = ROOT / "config" / "optimization.yaml"
 

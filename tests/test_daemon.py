@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.canvas_factory import obsidian
-from tests.daemon_process import DaemonProcess, running_daemon
+from tests.support.canvas_factory import obsidian
+from tests.support.daemon import DaemonProcess, running_daemon
 
 DOC = {"nodes": [{"id": "a", "type": "text", "text": "a", "x": 0, "y": 0, "width": 10, "height": 10}], "edges": []}
 

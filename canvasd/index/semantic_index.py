@@ -22,7 +22,7 @@ from canvasd.errors import (
     CanvasdError,
     CanvasNotFoundError,
     IndexBusyError,
-    IndexUnavailableError,
+    SubsystemUnavailableError,
     VaultNotFoundError,
 )
 from canvasd.index.canvas_sync import CanvasSyncPlan, apply_canvas_sync, plan_canvas_sync
@@ -38,14 +38,14 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from canvasd.canvas import CanvasEngine
+    from canvasd.canvas.vaults import VaultRegistry
     from canvasd.config import Settings
     from canvasd.embedding import EmbeddingService
-    from canvasd.events import ChangeEvent, ChangeFeed
     from canvasd.index.search import NodeSearch, SearchHit
     from canvasd.index.table import NodeTable
     from canvasd.jobs.scheduler import JobScheduler
     from canvasd.metrics import Metrics
-    from canvasd.vaults import VaultRegistry
+    from canvasd.watch.feed import ChangeEvent, ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ class SemanticIndex:
     async def search(self, query: SearchQuery) -> dict[str, Any]:
         """Hits for `query` as an API answer; partial (maybe empty) while the start is not complete."""
         if self.progress.phase in ("off", "failed"):
-            raise IndexUnavailableError(self._unavailable_reason(), state=self.progress.phase)
+            raise SubsystemUnavailableError("index", self.progress.phase, self._unavailable_reason())
         search = self._search
         started = time.perf_counter()
         if search is None:
@@ -306,7 +306,7 @@ class SemanticIndex:
     async def related(self, vault: str, path: str, node_id: str, limit: int) -> dict[str, Any] | None:
         """Nearest nodes in other canvases; None when the node is not in the index."""
         if self.progress.phase in ("off", "failed"):
-            raise IndexUnavailableError(self._unavailable_reason(), state=self.progress.phase)
+            raise SubsystemUnavailableError("index", self.progress.phase, self._unavailable_reason())
         search = self._search
         started = time.perf_counter()
         if search is None:
@@ -329,7 +329,7 @@ class SemanticIndex:
     def rebuild(self) -> None:
         """Drop the tables and index every canvas again, in the background (the status shows progress)."""
         if self.progress.phase == "off":
-            raise IndexUnavailableError(self._unavailable_reason(), state="off")
+            raise SubsystemUnavailableError("index", "off", self._unavailable_reason())
         if not self.progress.settled or self._closed:
             raise IndexBusyError(self.progress.phase)
         self.progress = IndexProgress()
@@ -388,7 +388,7 @@ class SemanticIndex:
 
     def _table(self) -> NodeTable:
         if self.table is None:
-            raise IndexUnavailableError("the semantic index is not open yet", state=self.progress.phase)
+            raise SubsystemUnavailableError("index", self.progress.phase, "the semantic index is not open yet")
         return self.table
 
     def _enter(self, phase: IndexPhase, total: int = 0, unit: str = "") -> None:

@@ -3,7 +3,7 @@
 Light to import: Graphiti, FalkorDB and the graph server load in `LearningMemory.start()`.
 """
 
-from canvasd.memory.memory import LearningMemory
+from canvasd.memory.learning_memory import LearningMemory
 from canvasd.memory.results import (
     MemoryEntity,
     MemoryFact,

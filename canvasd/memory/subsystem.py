@@ -16,19 +16,19 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from canvasd.errors import CanvasdError, CanvasNotFoundError, MemoryUnavailableError, VaultNotFoundError
+from canvasd.errors import CanvasdError, CanvasNotFoundError, SubsystemUnavailableError, VaultNotFoundError
 from canvasd.jobs.canvas_queue import CanvasSyncQueue
 from canvasd.jobs.scheduler import Priority
 
 if TYPE_CHECKING:
     from canvasd.canvas import CanvasEngine
+    from canvasd.canvas.vaults import VaultRegistry
     from canvasd.config import Settings
     from canvasd.embedding import EmbeddingService
-    from canvasd.events import ChangeEvent
     from canvasd.jobs.scheduler import JobScheduler
-    from canvasd.memory.memory import LearningMemory
+    from canvasd.memory.learning_memory import LearningMemory
     from canvasd.metrics import Metrics
-    from canvasd.vaults import VaultRegistry
+    from canvasd.watch.feed import ChangeEvent
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class MemorySubsystem:
 
     def __init__(self, settings: Settings, metrics: Metrics, engine: CanvasEngine, vaults: VaultRegistry,
                  scheduler: JobScheduler, embedding: EmbeddingService | None) -> None:
-        from canvasd.memory.memory import LearningMemory
+        from canvasd.memory.learning_memory import LearningMemory
 
         self._settings = settings.memory
         self._engine = engine
@@ -156,11 +156,9 @@ class MemorySubsystem:
         try:
             await asyncio.wait_for(self._started.wait(), self._settings.startup_timeout_s)
         except TimeoutError:
-            raise MemoryUnavailableError("the memory graph is still starting; try again shortly",
-                                         state=self.phase) from None
+            raise SubsystemUnavailableError("memory", self.phase, "the memory graph is still starting; try again shortly") from None
         if self.phase == "failed" or self._closed:
-            raise MemoryUnavailableError(f"the memory graph is not available: {self.memory.error or self.phase}",
-                                         state=self.phase)
+            raise SubsystemUnavailableError("memory", self.phase, f"the memory graph is not available: {self.memory.error or self.phase}")
 
 
 def _datetime(seconds: float | None) -> datetime | None:

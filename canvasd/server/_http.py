@@ -8,7 +8,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from canvasd.errors import BodyTooLargeError, RequestError, UnsupportedMediaTypeError
+from canvasd.errors import (
+    BadParameterError,
+    BadPreconditionError,
+    BodyInvalidJsonError,
+    BodyMissingError,
+    BodyTooLargeError,
+    UnsupportedMediaTypeError,
+)
 
 JSON_TYPE = "application/json"
 
@@ -48,8 +55,7 @@ def if_match_version(request: Request) -> str | None:
         return None
     values = tag_values(header)
     if len(values) != 1:
-        raise RequestError("If-Match must name exactly one version (the ETag you read) or '*'",
-                           code="bad_precondition", details={"if_match": header})
+        raise BadPreconditionError(header)
     return values[0]
 
 
@@ -60,8 +66,7 @@ def wants_wait(request: Request) -> bool:
         return True
     if raw.lower() in ("false", "0", "no"):
         return False
-    raise RequestError(f"wait must be true or false, not {raw!r}", code="bad_parameter",
-                       details={"parameter": "wait", "value": raw})
+    raise BadParameterError("wait", raw, "true or false")
 
 
 async def read_json_body(request: Request, limit: int) -> Any:
@@ -83,8 +88,8 @@ async def read_json_body(request: Request, limit: int) -> Any:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body:
-        raise RequestError("the request needs a JSON body", code="body_missing")
+        raise BodyMissingError()
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise RequestError(f"the request body is not valid JSON: {exc}", code="body_invalid_json") from None
+        raise BodyInvalidJsonError(str(exc)) from None

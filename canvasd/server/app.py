@@ -18,7 +18,7 @@ from canvasd.server import canvases, errors, events, memory, search, status
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
 from canvasd.server.openapi import openapi_document
-from canvasd.summary import RequestWindow
+from canvasd.server.summary import RequestWindow
 
 _METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS"})
 _STREAMS = frozenset({"/v1/events"})  # long-lived: counted, but kept out of the latency figures
@@ -116,8 +116,7 @@ class BearerAuth:
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self._expected):
                 exc = UnauthorizedError()
-                response = errors.error_response(exc.status, exc.code, str(exc),
-                                                 headers={"www-authenticate": "Bearer"})
+                response = errors.error_response(exc, headers={"www-authenticate": "Bearer"})
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

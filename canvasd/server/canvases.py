@@ -14,7 +14,14 @@ from starlette.responses import Response
 
 from canvasd.canvas import CanvasSnapshot, CommitResult, Delete, Patch, Replace, WriteRequest
 from canvasd.canvas.store import CachedCanvasStore
-from canvasd.errors import CanvasdError, CanvasNotFoundError, RequestError, WriteTimeoutError
+from canvasd.canvas.vaults import Vault
+from canvasd.errors import (
+    BodyNotCanvasError,
+    BodyNotPatchError,
+    CanvasdError,
+    CanvasNotFoundError,
+    WriteTimeoutError,
+)
 from canvasd.server._http import (
     JSON_TYPE,
     JSONResponse,
@@ -25,7 +32,6 @@ from canvasd.server._http import (
     wants_wait,
 )
 from canvasd.server.context import ApiContext
-from canvasd.vaults import Vault
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +122,7 @@ async def put_canvas(request: Request) -> Response:
     ctx, vault, relative, path = _target(request)
     document = await read_json_body(request, ctx.settings.http.max_body_bytes)
     if not isinstance(document, dict):
-        raise RequestError(f"a canvas must be a JSON object, not {type(document).__name__}",
-                           code="body_not_canvas")
+        raise BodyNotCanvasError(type(document).__name__)
     version = await _precondition(ctx, request, path)
     if not path.parent.is_dir():  # a new canvas in a new folder, as Obsidian allows; resolve() vetted the path
         vault.require()
@@ -130,11 +135,10 @@ async def patch_canvas(request: Request) -> Response:
     ctx, vault, relative, path = _target(request)
     body = await read_json_body(request, ctx.settings.http.max_body_bytes)
     if not isinstance(body, dict) or "ops" not in body:
-        raise RequestError('a patch body is {"ops": [...]}', code="body_not_patch")
+        raise BodyNotPatchError()
     unknown = sorted(set(body) - {"ops"})
     if unknown:
-        raise RequestError(f"unknown keys in the patch body: {', '.join(unknown)}", code="body_not_patch",
-                           details={"unknown": unknown})
+        raise BodyNotPatchError(unknown)
     version = await _precondition(ctx, request, path)
     return await _write(ctx, request, vault, relative, path, Patch(body["ops"], if_version=version))
 

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from canvasd.canvas import CanvasEngine
+    from canvasd.canvas.vaults import VaultRegistry
     from canvasd.config import Settings
-    from canvasd.events import ChangeFeed
     from canvasd.index.semantic_index import SemanticIndex
     from canvasd.jobs.scheduler import JobScheduler
     from canvasd.memory.subsystem import MemorySubsystem
     from canvasd.metrics import Metrics
-    from canvasd.summary import RequestWindow, SummaryBuilder
-    from canvasd.vaults import VaultRegistry
+    from canvasd.server.summary import RequestWindow, SummaryBuilder
+    from canvasd.watch.feed import ChangeFeed
 
 
 @dataclass

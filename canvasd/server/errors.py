@@ -9,19 +9,24 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from canvasd.errors import CanvasdError
+from canvasd.errors import (
+    CanvasdError,
+    MethodNotAllowedError,
+    RequestError,
+    RouteNotFoundError,
+    UnexpectedError,
+)
 from canvasd.server._http import JSONResponse
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "body_too_large"}
 
-
-def error_response(status: int, code: str, message: str, details: dict[str, object] | None = None,
-                   headers: Mapping[str, str] | None = None) -> Response:
+def error_response(exc: CanvasdError, headers: Mapping[str, str] | None = None, *, message: str | None = None,
+                   details: dict[str, object] | None = None) -> Response:
     """The JSON error body every failure answers with."""
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    body = {"error": {"code": exc.code, "message": str(exc) if message is None else message,
+                      "details": exc.details() if details is None else details}}
+    return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
 async def canvasd_error(request: Request, exc: Exception) -> Response:
@@ -35,7 +40,7 @@ async def canvasd_error(request: Request, exc: Exception) -> Response:
         real, relative = located
         message = message.replace(real, relative)
         details = {key: relative if value == real else value for key, value in details.items()}
-    return error_response(exc.status, exc.code, message, details)
+    return error_response(exc, message=message, details=details)
 
 
 def _file_of(request: Request) -> tuple[str, str] | None:
@@ -52,12 +57,17 @@ def _file_of(request: Request) -> tuple[str, str] | None:
 async def http_error(request: Request, exc: Exception) -> Response:
     """Starlette's routing errors (unknown route, wrong method) in the same JSON shape."""
     assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    message = exc.detail if exc.status_code != 404 else f"no such endpoint: {request.method} {request.url.path}"
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    error: CanvasdError
+    if exc.status_code == 404:
+        error = RouteNotFoundError(request.method, request.url.path)
+    elif exc.status_code == 405:
+        error = MethodNotAllowedError(request.method, request.url.path)
+    else:
+        error = RequestError(str(exc.detail))
+    return error_response(error, headers=exc.headers)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug: logged with its traceback, answered 500 without internals."""
     log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal", f"canvasd hit an unexpected {type(exc).__name__}; see the daemon log")
+    return error_response(UnexpectedError(type(exc).__name__))

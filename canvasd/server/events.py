@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from canvasd.errors import RequestError
+from canvasd.errors import BadParameterError
 from canvasd.server.context import ApiContext
 
 if TYPE_CHECKING:
-    from canvasd.events import ChangeEvent
+    from canvasd.watch.feed import ChangeEvent
 
 _PING_SECONDS = 15.0
 _PING = b": ping\n\n"
@@ -24,8 +24,7 @@ def _since(request: Request) -> int | None:
     if raw is None or raw == "":
         return None
     if not raw.isdigit() or len(raw) > 18:
-        raise RequestError(f"since must be a cursor (a non-negative integer), not {raw!r}", code="bad_parameter",
-                           details={"parameter": "since", "value": raw})
+        raise BadParameterError("since", raw, "a cursor (a non-negative integer)")
     return int(raw)
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from canvasd.errors import InvalidQueryError, MemoryUnavailableError, RequestError
+from canvasd.errors import InvalidQueryError, SubsystemUnavailableError
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def _memory(request: Request) -> tuple[ApiContext, MemorySubsystem]:
     ctx: ApiContext = request.app.state.ctx
     if ctx.memory is None:
-        raise MemoryUnavailableError("the memory graph is switched off (memory.enabled: false)", state="off")
+        raise SubsystemUnavailableError("memory", "off", "the memory graph is switched off (memory.enabled: false)")
     return ctx, ctx.memory
 
 
@@ -41,7 +41,7 @@ async def search(request: Request) -> Response:
     params = request.query_params
     text = (params.get("q") or "").strip()
     if not text:
-        raise RequestError("'q' (the text to search for) is required", code="query_invalid")
+        raise InvalidQueryError("'q' (the text to search for) is required")
     vault = params.get("vault") or None
     if vault is not None:
         ctx.vaults.get(vault)

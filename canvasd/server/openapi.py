@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from canvasd import __version__
+from canvasd.errors import error_classes
 
 _JSON = "application/json"
 
@@ -81,13 +82,19 @@ _MEMORY_SEARCH_PARAMETERS = [
     _LIMIT,
 ]
 
+def server_error_codes() -> list[str]:
+    """Every error code the daemon can answer with: one per class in `canvasd.errors`."""
+    return sorted({cls.code for cls in error_classes() if cls.__module__ == "canvasd.errors"})
+
+
 _WRITE_ERRORS = _errors(400, 403, 404, 409, 412, 413, 415, 422, 503, 504, 507)
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object", "required": ["error"],
         "properties": {"error": {"type": "object", "required": ["code", "message", "details"], "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}}}},
+            "code": {"type": "string", "enum": server_error_codes()}, "message": {"type": "string"},
+            "details": {"type": "object"}}}},
     },
     "Health": {
         "type": "object", "required": ["status", "version", "pid", "uptime_s", "socket", "vaults", "subsystems"],

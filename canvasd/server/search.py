@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from canvasd.errors import IndexUnavailableError, InvalidQueryError, NodeNotIndexedError, RequestError
+from canvasd.errors import InvalidQueryError, NodeNotIndexedError, SubsystemUnavailableError
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
 
@@ -22,7 +22,7 @@ def _ctx(request: Request) -> ApiContext:
 
 def _index(ctx: ApiContext) -> SemanticIndex:
     if ctx.index is None:
-        raise IndexUnavailableError("the semantic index is switched off (index.enabled: false)", state="off")
+        raise SubsystemUnavailableError("index", "off", "the semantic index is switched off (index.enabled: false)")
     return ctx.index
 
 
@@ -53,7 +53,7 @@ async def search(request: Request) -> Response:
     params = request.query_params
     text = (params.get("q") or "").strip()
     if not text:
-        raise RequestError("'q' (the text to search for) is required", code="query_invalid")
+        raise InvalidQueryError("'q' (the text to search for) is required")
     vault = params.get("vault") or None
     if vault is not None:
         ctx.vaults.get(vault)  # 404 for a vault canvasd does not serve
