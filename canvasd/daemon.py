@@ -1,9 +1,10 @@
 """The daemon: startup() -> main_loop() -> shutdown(); it owns every component and their order.
 
-Start binds the socket and answers requests within a fraction of a second; the watcher and periodic jobs
-start right after, in the background. Signal handlers only set a flag. Shutdown stops accepting, drains
-requests in progress (with a timeout), flushes the writer, stops the watcher and the jobs, and removes the
-socket.
+Start binds the socket and answers requests within a fraction of a second; then the subsystems start in the
+background, in order: the watcher first (once it has scanned every vault the change feed is live), then the
+followers of the feed (index, memory), each on its own. Signal handlers only set a flag. Shutdown stops
+accepting, drains requests in progress (with a timeout), flushes the writer, stops the jobs, closes the
+subsystems in reverse order and removes the socket.
 """
 
 from __future__ import annotations
@@ -28,16 +29,15 @@ if TYPE_CHECKING:
     from canvasd.canvas import CanvasEngine
     from canvasd.canvas.vaults import VaultRegistry
     from canvasd.embedding import EmbeddingService
-    from canvasd.index.semantic_index import SemanticIndex
     from canvasd.jobs.periodic import PeriodicJobs
     from canvasd.jobs.scheduler import JobScheduler
-    from canvasd.memory.subsystem import MemorySubsystem
     from canvasd.server.context import ApiContext
     from canvasd.server.listener import UnixListener
+    from canvasd.subsystem import Subsystem
     from canvasd.watch.cursor import CursorStore
     from canvasd.watch.feed import ChangeEvent, ChangeFeed
+    from canvasd.watch.follower import FeedFollower
     from canvasd.watch.own_writes import OwnWrites
-    from canvasd.watch.watcher import CanvasWatcher
 
 log = logging.getLogger("canvasd.daemon")
 
@@ -59,10 +59,8 @@ class Daemon:
         self.feed: ChangeFeed | None = None
         self.scheduler: JobScheduler | None = None
         self.periodic: PeriodicJobs | None = None
-        self.watcher: CanvasWatcher | None = None
         self.embedding: EmbeddingService | None = None
-        self.index: SemanticIndex | None = None
-        self.memory: MemorySubsystem | None = None
+        self.subsystems: list[Subsystem] = []
         self.ctx: ApiContext | None = None
         self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         self._cursor_store: CursorStore | None = None
@@ -113,15 +111,12 @@ class Daemon:
         self.embedding = EmbeddingService(self.settings.embedding, self.metrics,
                                           cache_entries=self.settings.index.embedding_cache_entries,
                                           cache_enabled=self.settings.index.embedding_cache)
-        self.index = self._build_index(vaults)
-        self.memory = self._build_memory(vaults)
+        self.subsystems = self._build_subsystems(vaults)
         window = RequestWindow()
         self.ctx = ApiContext(
             settings=self.settings, metrics=self.metrics, engine=self.engine, vaults=vaults, feed=self.feed,
             scheduler=self.scheduler, window=window, summary=SummaryBuilder(self.settings, self.metrics, window),
-            socket=d.socket, started=self.started_at,
-            subsystems={"api": "running", "watcher": "starting", "jobs": "running", "periodic": "starting"},
-            index=self.index, memory=self.memory,
+            socket=d.socket, started=self.started_at, subsystems=self.subsystems,
         )
         await self._serve(sock, token=None)
         if self.settings.http.tcp_port:
@@ -135,28 +130,23 @@ class Daemon:
                  (time.time() - self.started_at) * 1000)
         self._spawn(self._start_background())
 
-    def _build_index(self, vaults: VaultRegistry) -> SemanticIndex | None:
-        """The semantic index (cheap: LanceDB and the model load when it starts), listening to the feed."""
-        if not self.settings.index.enabled:
-            return None
+    def _build_subsystems(self, vaults: VaultRegistry) -> list[Subsystem]:
+        """The watcher, then every follower of the feed (cheap: each loads what it needs in `start`)."""
         from canvasd.index.semantic_index import SemanticIndex
-
-        assert self.engine is not None and self.scheduler is not None and self.feed is not None
-        index = SemanticIndex(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
-                              self.embedding)
-        self.feed.add_listener(index.on_event)
-        return index
-
-    def _build_memory(self, vaults: VaultRegistry) -> MemorySubsystem | None:
-        """The memory graph (cheap: Graphiti and the graph server start in the background), on the feed."""
-        if not self.settings.memory.enabled:
-            return None
         from canvasd.memory.subsystem import MemorySubsystem
+        from canvasd.watch.watcher import CanvasWatcher
 
         assert self.engine is not None and self.scheduler is not None and self.feed is not None
-        memory = MemorySubsystem(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.embedding)
-        self.feed.add_listener(memory.on_event)
-        return memory
+        assert self.own_writes is not None
+        watcher = CanvasWatcher(vaults, self.engine, self.feed, self.own_writes, self.settings.watcher, self.metrics,
+                                asyncio.get_running_loop())
+
+        followers: list[FeedFollower] = [
+            follower_class(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
+                           self.embedding) for follower_class in (SemanticIndex, MemorySubsystem)]
+        for follower in followers:
+            self.feed.add_listener(follower.on_event)
+        return [watcher, *followers]
 
     async def _serve(self, sock: Any, *, token: str | None) -> None:
         import uvicorn
@@ -188,36 +178,21 @@ class Daemon:
         log.info("also listening on 127.0.0.1:%d (bearer token required)", h.tcp_port)
 
     async def _start_background(self) -> None:
-        """Subsystems that may take a while start after the API is up."""
-        from canvasd.jobs.periodic import PeriodicJobs
-        from canvasd.watch.watcher import CanvasWatcher
+        """Subsystems start after the API is up: the watcher first, then the followers, each on its own."""
+        from canvasd.jobs.periodic import PeriodicJob, PeriodicJobs
 
-        assert self.ctx is not None and self.engine is not None and self.feed is not None
-        assert self.scheduler is not None and self.own_writes is not None
-        ctx, j = self.ctx, self.settings.jobs
-        if self.settings.watcher.enabled:
-            self.watcher = CanvasWatcher(ctx.vaults, self.engine, self.feed, self.own_writes,
-                                         self.settings.watcher, self.metrics, asyncio.get_running_loop())
-            await asyncio.to_thread(self.watcher.start)
-            ctx.subsystems["watcher"] = "scanning"
-            await self.watcher.wait_ready()  # every vault watched and its canvases known: the feed is live
-            ctx.subsystems["watcher"] = "running"
-        else:
-            ctx.subsystems["watcher"] = "off"
-        if self.index is not None:
-            self._spawn(self.index.start())  # after the watcher is live, so no change falls in between
-        if self.memory is not None:
-            self._spawn(self.memory.start())
+        assert self.ctx is not None and self.engine is not None and self.scheduler is not None
+        watcher, *followers = self.subsystems
+        await watcher.start()  # every vault watched and its canvases known: the feed is live, nothing falls between
+        for follower in followers:
+            self._spawn(follower.start())
+        j = self.settings.jobs
         self.periodic = PeriodicJobs(self.scheduler)
-        expire = getattr(self.engine.store, "expire", None)
-        if expire is not None:
-            self.periodic.add("read_cache_expire", j.cache_expire_interval_s, expire, blocking=True)
-        self.periodic.add("metrics_snapshot", j.metrics_snapshot_interval_s, ctx.summary.snapshot, blocking=False)
-        if self.index is not None:
-            self.periodic.add("index_optimize", self.settings.index.optimize_interval_s, self.index.maintain,
-                              blocking=True)
+        for job in (PeriodicJob("read_cache_expire", j.cache_expire_interval_s, self.engine.store.expire, True),
+                    PeriodicJob("metrics_snapshot", j.metrics_snapshot_interval_s, self.ctx.summary.snapshot),
+                    *(job for subsystem in self.subsystems for job in subsystem.periodic_jobs())):
+            self.periodic.add_job(job)
         self.periodic.start()
-        ctx.subsystems["periodic"] = "running"
 
     async def main_loop(self) -> None:
         """Wait for a stop request (a signal) or a listener that stopped on its own."""
@@ -229,10 +204,9 @@ class Daemon:
             log.info("received %s; shutting down", signal.Signals(self.stop_signal).name)
 
     async def shutdown(self) -> None:
-        """Stop accepting, drain, flush the writer, stop the watcher and jobs, remove the socket."""
+        """Stop accepting, drain, flush the writer, stop the jobs, close the subsystems, remove the socket."""
         if self.ctx is not None:
             self.ctx.stopping.set()
-            self.ctx.subsystems["api"] = "stopping"
         if self.feed is not None:
             self.feed.close()  # event streams end, so draining does not wait for them
         for server, _ in self._servers:
@@ -244,16 +218,15 @@ class Daemon:
             task.cancel()
         if self.periodic is not None:
             self.periodic.shutdown()
-        if self.index is not None:
-            await self.index.close()
         if self.engine is not None:
             await asyncio.to_thread(self._close_engine)
-        if self.watcher is not None:
-            await asyncio.to_thread(self.watcher.stop)
         if self.scheduler is not None:
             await self.scheduler.stop()
-        if self.memory is not None:
-            await self.memory.close()  # SHUTDOWN SAVE of the graph server, once no job can write to it
+        for subsystem in reversed(self.subsystems):  # after the jobs: nothing writes to a store being closed
+            try:
+                await subsystem.close()
+            except Exception:
+                log.exception("closing the %s failed", subsystem.name)
         if self._cursor_store is not None and self.feed is not None:
             self._cursor_store.save(max(self.feed.cursor, self._cursor_reserved))
         if self.listener is not None:

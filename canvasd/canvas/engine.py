@@ -40,12 +40,10 @@ class CanvasEngine:
             BatchingCanvasWriter(self.store, settings.batch_writer, self.metrics, direct, on_write)
             if settings.batch_writer.enabled else direct
         )
+        self.queues_writes = settings.batch_writer.enabled
+        """True when `submit` only queues (batch writer): cheap enough for an event loop to call directly."""
         self.learning_states = LearningStates(settings.learning_states)
 
-    @property
-    def queues_writes(self) -> bool:
-        """True when `submit` only queues (batch writer): cheap enough for an event loop to call directly."""
-        return isinstance(self.writer, BatchingCanvasWriter)
 
     def read(self, path: Path, *, parse: bool = True) -> CanvasSnapshot:
         """The canvas as it is on disk now: bytes, version and (unless `parse` is false) document."""

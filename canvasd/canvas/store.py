@@ -128,8 +128,10 @@ class CanvasStore(Protocol):
     """Where canvas snapshots come from."""
 
     def read(self, path: Path, *, parse: bool = True) -> CanvasSnapshot: ...
+    def read_cached(self, path: Path, st: os.stat_result | None = None) -> CanvasSnapshot | None: ...
     def prime(self, snapshot: CanvasSnapshot) -> None: ...
     def invalidate(self, path: Path) -> None: ...
+    def expire(self) -> None: ...
 
 
 class DirectCanvasStore:
@@ -146,11 +148,18 @@ class DirectCanvasStore:
             snapshot.document  # noqa: B018 - parse now so errors surface here
         return snapshot
 
+    def read_cached(self, path: Path, st: os.stat_result | None = None) -> CanvasSnapshot | None:
+        """Nothing is kept on the plain path: every read goes to disk."""
+        return None
+
     def prime(self, snapshot: CanvasSnapshot) -> None:
         """Nothing to remember on the plain path."""
 
     def invalidate(self, path: Path) -> None:
         """Nothing to forget on the plain path."""
+
+    def expire(self) -> None:
+        """Nothing to drop on the plain path."""
 
 
 class _BoundedTTLCache(TTLCache[str, CanvasSnapshot]):

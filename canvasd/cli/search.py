@@ -7,7 +7,9 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from canvasd.index.progress import SETTLED
+from canvasd.subsystem import Phase
+
+SETTLED = frozenset(phase.value for phase in Phase if phase.settled)
 
 if TYPE_CHECKING:
     from canvasd.cli.client import DaemonClient
@@ -61,7 +63,7 @@ def search_table(answer: Mapping[str, Any]) -> str:
     note = f"{len(hits)} result(s), {answer.get('mode')} search, {answer.get('took_ms')} ms"
     if answer.get("partial"):
         progress = answer.get("index") or {}
-        note += (f" — partial: the index is {progress.get('phase')} "
+        note += (f" — partial: the index is {progress.get('step')} "
                  f"({progress.get('done')}/{progress.get('total')} {progress.get('unit', '')})")
     return text + "\n" + note
 
@@ -84,9 +86,9 @@ def follow_progress(client: DaemonClient, status: Mapping[str, Any]) -> int:
 
     columns = (TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=False) as bar:
-        task = bar.add_task(progress.get("phase", "starting"), total=progress.get("total") or None)
+        task = bar.add_task(progress.get("step", "starting"), total=progress.get("total") or None)
         for detail in _progress_events(client):
-            bar.update(task, description=detail.get("phase", "?"), completed=detail.get("done", 0),
+            bar.update(task, description=detail.get("step", "?"), completed=detail.get("done", 0),
                        total=detail.get("total") or None)
             if detail.get("phase") in SETTLED:
                 break

@@ -12,28 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from canvasd.canvas.learning import LearningStates
-from canvasd.errors import (
-    CanvasdError,
-    CanvasNotFoundError,
-    IndexBusyError,
-    SubsystemUnavailableError,
-    VaultNotFoundError,
-)
+from canvasd.errors import IndexBusyError
 from canvasd.index.canvas_sync import CanvasSyncPlan, apply_canvas_sync, plan_canvas_sync
-from canvasd.index.progress import IndexPhase, IndexProgress
 from canvasd.index.query import SearchMode, SearchQuery
 from canvasd.index.records import canvas_key
 from canvasd.index.table import CanvasState
-from canvasd.jobs.canvas_queue import CanvasSyncQueue
+from canvasd.jobs.periodic import PeriodicJob
 from canvasd.jobs.scheduler import Priority
+from canvasd.subsystem import Phase
+from canvasd.watch.follower import Absent, CanvasKey, FeedFollower, FileStamp, Progress
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import numpy as np
     from numpy.typing import NDArray
 
@@ -45,71 +41,61 @@ if TYPE_CHECKING:
     from canvasd.index.table import NodeTable
     from canvasd.jobs.scheduler import JobScheduler
     from canvasd.metrics import Metrics
-    from canvasd.watch.feed import ChangeEvent, ChangeFeed
+    from canvasd.watch.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
 
-_PARALLEL_CANVASES = 2  # canvases synced at once (embedding itself is serialised by the model)
-_PROGRESS_EVERY_S = 1.0  # index_progress events at most this often (and at every phase change)
 _OPTIMIZE_AFTER_ROWS = 1000  # a start that wrote this many rows compacts the table right away
 
 
-class SemanticIndex:
+class SemanticIndex(FeedFollower):
     """Every canvas node in a LanceDB table, searchable by text and meaning; see the module docstring."""
+
+    name = "index"
+    title = "the semantic index"
+    progress_event = "index_progress"
 
     def __init__(self, settings: Settings, metrics: Metrics, engine: CanvasEngine, vaults: VaultRegistry,
                  scheduler: JobScheduler, feed: ChangeFeed, embedding: EmbeddingService | None) -> None:
+        super().__init__(engine, vaults, scheduler, feed, enabled=settings.index.enabled)
         self._settings = settings.index
         self._folder = settings.daemon.data_dir / "index"
         self._batch_size = settings.embedding.batch_size
         self._metrics = metrics
-        self._engine = engine
-        self._vaults = vaults
-        self._scheduler = scheduler
-        self._feed = feed
         self._embedding = embedding if embedding is not None and embedding.available else None
         self._states = LearningStates(settings.learning_states)
-        self.progress = IndexProgress()
         self.table: NodeTable | None = None
         self._search: NodeSearch | None = None
-        self._queue = CanvasSyncQueue(self._sync, _PARALLEL_CANVASES)
         self._rebuilding: asyncio.Task[None] | None = None
         self._rows_written = 0
-        self._last_progress_event = 0.0
-        self._closed = False
         self.prewarm_s: float | None = None
 
     # ------------------------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Open, prewarm and reconcile (run as a background task; never raises)."""
-        try:
-            self._enter("opening")
-            await self._scheduler.run_blocking("index_open", self._open, Priority.NORMAL)
-            if self._settings.prewarm:
-                await self._prewarm()
-            await self._reconcile()
-            self._enter("ready")
-            assert self.table is not None
-            dropped = await self._scheduler.run_blocking("index_cleanup", self.table.drop_other_tables,
-                                                         Priority.MAINTENANCE)
-            if dropped:
-                log.info("index: dropped the tables of other models: %s", ", ".join(dropped))
-            if self._rows_written >= _OPTIMIZE_AFTER_ROWS:
-                await self._scheduler.run_blocking("index_optimize", self.maintain, Priority.MAINTENANCE)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("the semantic index failed to start")
-            self.progress.fail(str(exc))
-            self._publish_progress(force=True)
+    async def open(self) -> None:
+        """Open the tables (imports LanceDB, loads the embedder) and prewarm them."""
+        await self._scheduler.run_blocking("index_open", self._open, Priority.NORMAL)
+        if self._settings.prewarm:
+            await self._prewarm()
 
-    async def close(self) -> None:
-        """Stop syncing (the daemon's shutdown); rows already written stay, the next start continues."""
-        self._closed = True
-        self._queue.cancel()
+    async def after_ready(self) -> None:
+        """Drop other models' tables; compact at once after a large first indexing."""
+        assert self.table is not None
+        dropped = await self._scheduler.run_blocking("index_cleanup", self.table.drop_other_tables,
+                                                     Priority.MAINTENANCE)
+        if dropped:
+            log.info("index: dropped the tables of other models: %s", ", ".join(dropped))
+        if self._rows_written >= _OPTIMIZE_AFTER_ROWS:
+            await self._scheduler.run_blocking("index_optimize", self.maintain, Priority.MAINTENANCE)
+
+    async def release(self) -> None:
+        """Stop a rebuild in progress; rows already written stay, the next start continues."""
         if self._rebuilding is not None:
             self._rebuilding.cancel()
+
+    def periodic_jobs(self) -> list[PeriodicJob]:
+        """Compaction and index upkeep."""
+        return [PeriodicJob("index_optimize", self._settings.optimize_interval_s, self.maintain, blocking=True)]
 
     def _open(self) -> None:
         from canvasd.index.search import NodeSearch
@@ -132,7 +118,7 @@ class SemanticIndex:
         assert self.table is not None and self._search is not None
         started = time.monotonic()
         names = await self._scheduler.run_blocking("index_prewarm", self.table.index_names, Priority.NORMAL)
-        self._enter("prewarming", len(names) + 1, "indexes")
+        self.enter(Phase.STARTING, "prewarming", len(names) + 1, "indexes")
         for name in names:
             await self._scheduler.run_blocking("index_prewarm", partial(self.table.prewarm, name), Priority.NORMAL)
             self.progress.advance()
@@ -147,111 +133,45 @@ class SemanticIndex:
         for mode in modes:  # loads the model's weights and LanceDB's caches; costs one query-cache entry
             self._search.search(SearchQuery(text="warm", mode=mode, limit=1))
 
-    async def _reconcile(self) -> None:
-        """Queue every canvas whose file differs from what the table knows; remove canvases that are gone."""
-        assert self.table is not None
-        self._enter("reconciling")
-        changed, removed = await self._scheduler.run_blocking("index_reconcile", self._compare_with_vaults,
-                                                              Priority.NORMAL)
-        for vault, path in changed + removed:
-            self._queue.mark(vault, path, Priority.BULK)
-        self._enter("indexing", self._queue.pending, "canvases")
-        self._kick()
-        await self._queue.wait_idle()
+    def known_canvases(self) -> Mapping[CanvasKey, FileStamp | None]:
+        """Every indexed canvas with the file stamp it was indexed at."""
+        known: dict[CanvasKey, FileStamp | None] = {}
+        for key, state in self._table().canvas_states().items():
+            vault, _, path = key.partition("/")
+            known[(vault, path)] = (state.mtime_ns, state.size)
+        return known
 
-    def _compare_with_vaults(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        """(changed or new, removed) canvases: one stat per canvas, no reads."""
-        assert self.table is not None
-        stored = self.table.canvas_states()
-        on_disk: set[str] = set()
-        changed: list[tuple[str, str]] = []
-        present_vaults: set[str] = set()
-        for vault in self._vaults:
-            if not vault.exists():
-                continue
-            present_vaults.add(vault.name)
-            for relative, path in vault.canvases():
-                key = canvas_key(vault.name, relative)
-                on_disk.add(key)
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue
-                known = stored.get(key)
-                if known is None or (known.mtime_ns, known.size) != (st.st_mtime_ns, st.st_size):
-                    changed.append((vault.name, relative))
-        configured = {vault.name for vault in self._vaults}
-        removed = []
-        for key in stored:
-            vault_name, _, relative = key.partition("/")
-            gone_vault = vault_name not in configured
-            if gone_vault or (vault_name in present_vaults and key not in on_disk):
-                removed.append((vault_name, relative))
-        return changed, removed
+    # ------------------------------------------------------------------------------------ syncing
 
-    # ------------------------------------------------------------------------------------ change events
+    def synced(self, outcome: str, seconds: float) -> None:
+        """Count the sync."""
+        self._metrics.index_synced_canvases.labels(outcome).inc()
+        self._metrics.index_sync_seconds.observe(seconds)
+        self._metrics.index_pending_canvases.set(self.pending)
 
-    def on_event(self, event: ChangeEvent) -> None:
-        """Feed listener: a created, changed or deleted canvas is queued for a re-sync."""
-        if self._closed or event.kind not in ("created", "changed", "deleted") or not event.vault or not event.path:
-            return
-        if self.progress.phase in ("off", "failed"):
-            return
-        self._mark(event.vault, event.path, Priority.NORMAL)
-        self._kick()
-
-    def _mark(self, vault: str, path: str, priority: Priority) -> None:
-        if self._queue.mark(vault, path, priority) and self.progress.phase == "indexing":
-            self.progress.grow(1)
-        self._metrics.index_pending_canvases.set(self._queue.pending)
-
-    def _kick(self) -> None:
-        if self.table is None or self._closed or self.progress.phase in ("opening", "prewarming", "reconciling"):
-            return  # the reconcile after opening covers what is queued meanwhile
-        self._queue.kick()
-
-    async def _sync(self, vault: str, path: str, priority: Priority) -> None:
-        started = time.perf_counter()
-        outcome = "failed"
-        try:
-            plan: CanvasSyncPlan | None = await self._scheduler.run_blocking(
-                "index_plan", lambda: self._plan(vault, path), priority)
-            if plan is None:
-                outcome = "removed"
-            elif plan.unchanged:
-                await self._scheduler.run_blocking("index_write", lambda: self._write(plan, {}), priority)
-                outcome = "unchanged"
-            else:
-                embedded = await self._embed(plan, priority)
-                written, rows = await self._scheduler.run_blocking(
-                    "index_write", lambda: self._write(plan, embedded), priority)
-                self._note_written(written, len(plan.deletes), rows)
-                outcome = "changed"
-        except asyncio.CancelledError:
-            raise
-        except CanvasdError as exc:
-            log.warning("index: %s/%s was not indexed: %s", vault, path, exc)
-        except Exception:
-            log.exception("index: syncing %s/%s failed", vault, path)
-        finally:
-            self._metrics.index_synced_canvases.labels(outcome).inc()
-            self._metrics.index_sync_seconds.observe(time.perf_counter() - started)
-            self._metrics.index_pending_canvases.set(self._queue.pending)
-            if self.progress.phase == "indexing":
-                self.progress.advance()
-                self._publish_progress()
+    async def sync(self, vault: str, path: str, priority: Priority) -> str:
+        """Diff one canvas against the table, embed what is new, write the rows."""
+        plan: CanvasSyncPlan | None = await self._scheduler.run_blocking(
+            "index_plan", lambda: self._plan(vault, path), priority)
+        if plan is None:
+            return "removed"
+        if plan.unchanged:
+            await self._scheduler.run_blocking("index_write", lambda: self._write(plan, {}), priority)
+            return "unchanged"
+        embedded = await self._embed(plan, priority)
+        written, rows = await self._scheduler.run_blocking("index_write", lambda: self._write(plan, embedded),
+                                                           priority)
+        self._note_written(written, len(plan.deletes), rows)
+        return "changed"
 
     def _plan(self, vault_name: str, path: str) -> CanvasSyncPlan | None:
-        """Diff one canvas against the table (None: the canvas is gone and its rows were deleted)."""
+        """Diff one canvas against the table (None: nothing to write; a gone canvas's rows are deleted)."""
         table = self._table()
-        key = canvas_key(vault_name, path)
-        try:
-            vault = self._vaults.get(vault_name)
-            if not vault.exists():
-                return None  # the vault folder is away: keep its rows until it comes back or is removed
-            snapshot = self._engine.read(vault.resolve(path))
-        except (VaultNotFoundError, CanvasNotFoundError):
-            table.delete_canvas(key)
+        snapshot = self.read_canvas(vault_name, path)
+        if snapshot is Absent.AWAY:
+            return None  # the vault folder is away: keep its rows until it comes back or is removed
+        if snapshot is Absent.GONE:
+            table.delete_canvas(canvas_key(vault_name, path))
             return None
         signature = snapshot.signature
         mtime_ns, size = (signature[0], signature[1]) if signature else (time.time_ns(), len(snapshot.raw))
@@ -292,8 +212,7 @@ class SemanticIndex:
 
     async def search(self, query: SearchQuery) -> dict[str, Any]:
         """Hits for `query` as an API answer; partial (maybe empty) while the start is not complete."""
-        if self.progress.phase in ("off", "failed"):
-            raise SubsystemUnavailableError("index", self.progress.phase, self._unavailable_reason())
+        self.require_answering()
         search = self._search
         started = time.perf_counter()
         if search is None:
@@ -305,8 +224,7 @@ class SemanticIndex:
 
     async def related(self, vault: str, path: str, node_id: str, limit: int) -> dict[str, Any] | None:
         """Nearest nodes in other canvases; None when the node is not in the index."""
-        if self.progress.phase in ("off", "failed"):
-            raise SubsystemUnavailableError("index", self.progress.phase, self._unavailable_reason())
+        self.require_answering()
         search = self._search
         started = time.perf_counter()
         if search is None:
@@ -316,37 +234,32 @@ class SemanticIndex:
 
     def _answer(self, hits: list[SearchHit], mode: str, route: str, started: float) -> dict[str, Any]:
         return {"results": [hit.as_dict() for hit in hits], "mode": mode, "route": route,
-                "partial": not self.progress.settled, "index": self.progress.as_dict(),
+                "partial": not self.phase.settled, "index": self.progress.as_dict(),
                 "took_ms": round((time.perf_counter() - started) * 1000, 3)}
-
-    def _unavailable_reason(self) -> str:
-        if self.progress.phase == "off":
-            return "the semantic index is switched off (index.enabled: false)"
-        return f"the semantic index failed to start: {self.progress.error}; fix the cause and POST /v1/index/rebuild"
 
     # ------------------------------------------------------------------------------------ control
 
     def rebuild(self) -> None:
         """Drop the tables and index every canvas again, in the background (the status shows progress)."""
-        if self.progress.phase == "off":
-            raise SubsystemUnavailableError("index", "off", self._unavailable_reason())
-        if not self.progress.settled or self._closed:
-            raise IndexBusyError(self.progress.phase)
-        self.progress = IndexProgress()
+        if self.phase is Phase.OFF:
+            raise self.unavailable()
+        if not self.phase.settled or self._closed:
+            raise IndexBusyError(self.phase.value)
+        self.progress = Progress()
         self._rebuilding = asyncio.ensure_future(self._rebuild())
 
     async def _rebuild(self) -> None:
+        self._queue.cancel()
+        self._queue.clear()
+        if self.table is None:
+            await self.start()
+            return
         try:
-            self._queue.cancel()
-            self._queue.clear()
-            if self.table is None:
-                await self.start()
-                return
-            self._enter("opening")
+            self.enter(Phase.STARTING, "resetting")
             await self._scheduler.run_blocking("index_reset", self.table.reset, Priority.NORMAL)
             self._rows_written = 0
-            await self._reconcile()
-            self._enter("ready")
+            await self.reconcile()
+            self.enter(Phase.READY, "ready")
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -357,7 +270,7 @@ class SemanticIndex:
     def maintain(self) -> None:
         """The periodic job: compact and fold new rows into the indexes; build the vector index once large."""
         table = self.table
-        if table is None or not self.progress.settled:
+        if table is None or not self.phase.settled:
             return
         table.optimize()
         rows = table.count()
@@ -372,10 +285,8 @@ class SemanticIndex:
         rows = table.count() if table is not None else 0
         self._metrics.index_rows.set(rows)
         return {
-            "state": self.progress.phase,
-            "progress": self.progress.as_dict(),
+            **super().status(),
             "rows": rows,
-            "pending_canvases": self._queue.pending,
             "table": table.name if table is not None else None,
             "vector_index": table.has_vector_index() if table is not None and table.has_vectors else False,
             "embedding": self._embedding.stats() if self._embedding is not None else {"provider": "none"},
@@ -384,25 +295,7 @@ class SemanticIndex:
                          "time_routing": self._settings.time_routing},
         }
 
-    # ------------------------------------------------------------------------------------ helpers
-
     def _table(self) -> NodeTable:
         if self.table is None:
-            raise SubsystemUnavailableError("index", self.progress.phase, "the semantic index is not open yet")
+            raise self.unavailable("the semantic index is not open yet")
         return self.table
-
-    def _enter(self, phase: IndexPhase, total: int = 0, unit: str = "") -> None:
-        self.progress.enter(phase, total, unit)
-        self._publish_progress(force=True)
-
-    def _publish_progress(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_progress_event < _PROGRESS_EVERY_S:
-            return
-        self._last_progress_event = now
-        self._feed.publish("index_progress", None, None, detail=self.progress.as_dict())
-
-
-def disabled_index_status() -> dict[str, Any]:
-    """The status answer when the index is switched off."""
-    return {"state": "off", "progress": IndexProgress(phase="off").as_dict(), "rows": 0}

@@ -3,7 +3,7 @@
 Light to import: psutil loads when a `PsutilSampler` is built, APScheduler when `PeriodicJobs.start` runs.
 """
 
-from canvasd.jobs.periodic import PeriodicJobs
+from canvasd.jobs.periodic import PeriodicJob, PeriodicJobs
 from canvasd.jobs.pressure import ConcurrencyLimit, PressureReading, PressureSampler, PsutilSampler
 from canvasd.jobs.scheduler import Job, JobScheduler, JobState, Priority
 
@@ -12,6 +12,7 @@ __all__ = [
     "Job",
     "JobScheduler",
     "JobState",
+    "PeriodicJob",
     "PeriodicJobs",
     "PressureReading",
     "PressureSampler",

@@ -24,6 +24,16 @@ log = logging.getLogger(__name__)
 KIND = "periodic"
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodicJob:
+    """A function to run every `seconds`: in a worker thread if `blocking`, else on the loop (awaited if async)."""
+
+    name: str
+    seconds: float
+    func: Callable[[], Any]
+    blocking: bool = False
+
+
 @dataclass(slots=True)
 class _Periodic:
     """One registered periodic function and what its ticks did."""
@@ -57,6 +67,10 @@ class PeriodicJobs:
         self._specs[name] = spec
         if self._aps is not None:
             self._schedule(spec)
+
+    def add_job(self, job: PeriodicJob) -> None:
+        """Register what a subsystem asks for (see `add`)."""
+        self.add(job.name, job.seconds, job.func, blocking=job.blocking)
 
     def start(self) -> None:
         """Start ticking on the running event loop."""

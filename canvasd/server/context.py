@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from canvasd.canvas import CanvasEngine
@@ -16,12 +17,13 @@ if TYPE_CHECKING:
     from canvasd.memory.subsystem import MemorySubsystem
     from canvasd.metrics import Metrics
     from canvasd.server.summary import RequestWindow, SummaryBuilder
+    from canvasd.subsystem import Subsystem
     from canvasd.watch.feed import ChangeFeed
 
 
 @dataclass
 class ApiContext:
-    """The components behind the API. `subsystems` maps a subsystem to its state (starting, running, off)."""
+    """The components behind the API, and the daemon's subsystems (watcher, index, memory, ...)."""
 
     settings: Settings
     metrics: Metrics
@@ -33,7 +35,21 @@ class ApiContext:
     summary: SummaryBuilder
     socket: Path
     started: float
-    subsystems: dict[str, str] = field(default_factory=dict)
-    index: SemanticIndex | None = None
-    memory: MemorySubsystem | None = None
+    subsystems: Sequence[Subsystem] = ()
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def index(self) -> SemanticIndex:
+        """The semantic index (switched off, it answers with its phase)."""
+        return cast("SemanticIndex", self._subsystem("index"))
+
+    @property
+    def memory(self) -> MemorySubsystem:
+        """The memory graph (switched off, it answers with its phase)."""
+        return cast("MemorySubsystem", self._subsystem("memory"))
+
+    def _subsystem(self, name: str) -> Subsystem:
+        for subsystem in self.subsystems:
+            if subsystem.name == name:
+                return subsystem
+        raise LookupError(f"no subsystem named {name!r}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from canvasd.errors import InvalidQueryError, SubsystemUnavailableError
+from canvasd.errors import InvalidQueryError
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
 
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 def _memory(request: Request) -> tuple[ApiContext, MemorySubsystem]:
     ctx: ApiContext = request.app.state.ctx
-    if ctx.memory is None:
-        raise SubsystemUnavailableError("memory", "off", "the memory graph is switched off (memory.enabled: false)")
     return ctx, ctx.memory
 
 

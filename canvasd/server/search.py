@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from canvasd.errors import InvalidQueryError, NodeNotIndexedError, SubsystemUnavailableError
+from canvasd.errors import InvalidQueryError, NodeNotIndexedError
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
 
@@ -21,8 +21,6 @@ def _ctx(request: Request) -> ApiContext:
 
 
 def _index(ctx: ApiContext) -> SemanticIndex:
-    if ctx.index is None:
-        raise SubsystemUnavailableError("index", "off", "the semantic index is switched off (index.enabled: false)")
     return ctx.index
 
 
@@ -90,10 +88,6 @@ async def related(request: Request) -> Response:
 async def index_status(request: Request) -> Response:
     """GET /v1/index/status"""
     ctx = _ctx(request)
-    if ctx.index is None:
-        from canvasd.index.semantic_index import disabled_index_status
-
-        return JSONResponse(disabled_index_status())
     return JSONResponse(ctx.index.status())
 
 

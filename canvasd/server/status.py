@@ -11,6 +11,7 @@ from starlette.responses import Response
 from canvasd import __version__
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
+from canvasd.subsystem import Phase
 
 
 def _ctx(request: Request) -> ApiContext:
@@ -22,7 +23,7 @@ async def health(request: Request) -> Response:
     """GET /v1/health"""
     ctx = _ctx(request)
     return JSONResponse({
-        "status": "stopping" if ctx.stopping.is_set() else "ok",
+        "status": _overall(ctx),
         "version": __version__,
         "pid": os.getpid(),
         "uptime_s": round(time.time() - ctx.started, 3),
@@ -32,14 +33,18 @@ async def health(request: Request) -> Response:
     })
 
 
+def _overall(ctx: ApiContext) -> str:
+    """stopping, degraded (a subsystem failed) or ok."""
+    if ctx.stopping.is_set():
+        return "stopping"
+    return "degraded" if any(subsystem.phase is Phase.FAILED for subsystem in ctx.subsystems) else "ok"
+
+
 def _subsystems(ctx: ApiContext) -> dict[str, str]:
-    """Each subsystem's state; the index and the memory report their start phase."""
-    states = dict(ctx.subsystems)
-    if ctx.index is not None:
-        states["index"] = ctx.index.progress.phase
-    if ctx.memory is not None:
-        states["memory"] = ctx.memory.phase
-    return states
+    """Each subsystem's phase, the API's first."""
+    phases = {"api": Phase.STOPPING if ctx.stopping.is_set() else Phase.READY}
+    phases.update((subsystem.name, subsystem.phase) for subsystem in ctx.subsystems)
+    return {name: phase.value for name, phase in phases.items()}
 
 
 async def vaults(request: Request) -> Response:

