@@ -1,17 +1,19 @@
 """One settings object, built once at start: defaults <- YAML config file <- CANVASD_* env <- explicit overrides.
 
 Every optimisation has a section here with an `enabled` switch (or an engine choice); components receive
-the settings object and never read the environment or files themselves.
+the settings object and never read the environment or files themselves. Secrets named by `*_env` settings are
+read here too, once, when the settings load.
 """
 
 from __future__ import annotations
 
 import contextvars
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from canvasd.errors import ConfigError
@@ -30,6 +32,11 @@ def _check_color(value: str) -> str:
 
 
 CanvasColor = Annotated[str, AfterValidator(_check_color)]
+
+
+def _secret(variable: str) -> str | None:
+    """The value of the environment variable a `*_env` setting names (None when unnamed, unset or empty)."""
+    return (os.environ.get(variable) or None) if variable else None
 
 
 class Section(BaseModel):
@@ -182,6 +189,15 @@ class EmbeddingSettings(Section):
     timeout_s: float = Field(60.0, gt=0, description="Timeout of one call to a remote embedding server.")
     query_cache_size: int = Field(
         512, ge=0, description="Query vectors kept (LRU), so a repeated search embeds nothing (0: off).")
+    _api_key: str | None = PrivateAttr(None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._api_key = _secret(self.api_key_env)
+
+    @property
+    def api_key(self) -> str | None:
+        """The openai API key, read from the variable `api_key_env` names when the settings were loaded."""
+        return self._api_key
 
 
 class IndexSettings(Section):
@@ -221,6 +237,15 @@ class MemorySettings(Section):
     startup_timeout_s: float = Field(
         30.0, gt=0, description="How long the embedded graph server may take to start answering.")
     search_limit: int = Field(10, ge=1, le=200, description="Facts and entities returned when a search names no limit.")
+    _password: str | None = PrivateAttr(None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._password = _secret(self.password_env)
+
+    @property
+    def password(self) -> str | None:
+        """The password for `uri`, read from the variable `password_env` names when the settings were loaded."""
+        return self._password
 
 
 class MemoryCacheSettings(Section):
@@ -256,9 +281,10 @@ class Settings(BaseSettings):
     watcher: WatcherSettings = Field(WatcherSettings(), description=WatcherSettings.__doc__)
     jobs: JobsSettings = Field(JobsSettings(), description=JobsSettings.__doc__)
     alerts: AlertSettings = Field(AlertSettings(), description=AlertSettings.__doc__)
-    embedding: EmbeddingSettings = Field(EmbeddingSettings(), description=EmbeddingSettings.__doc__)
+    # default_factory: a section holding a secret is built (and reads its variable) when the settings load
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description=EmbeddingSettings.__doc__)
     index: IndexSettings = Field(IndexSettings(), description=IndexSettings.__doc__)
-    memory: MemorySettings = Field(MemorySettings(), description=MemorySettings.__doc__)
+    memory: MemorySettings = Field(default_factory=MemorySettings, description=MemorySettings.__doc__)
     memory_cache: MemoryCacheSettings = Field(MemoryCacheSettings(), description=MemoryCacheSettings.__doc__)
     json_engine: Literal["orjson", "json"] = Field(
         "orjson", description="Parser for canvas reads: orjson (fast) or the standard library's json (plain)."

@@ -85,3 +85,16 @@ def test_a_stray_dotenv_file_changes_nothing(tmp_path: Path, monkeypatch: pytest
     (tmp_path / ".env").write_text("CANVASD_JSON_ENGINE=json\n")
     monkeypatch.chdir(tmp_path)
     assert load_settings().json_engine == "orjson"
+
+
+def test_secrets_named_by_env_settings_are_read_once_when_settings_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_KEY", "sk-1")
+    monkeypatch.setenv("MY_GRAPH_PASSWORD", "hunter2")
+    settings = load_settings(embedding={"api_key_env": "MY_KEY"}, memory={"password_env": "MY_GRAPH_PASSWORD"})
+    monkeypatch.setenv("MY_KEY", "sk-2")  # later changes to the environment do not reach loaded settings
+    monkeypatch.delenv("MY_GRAPH_PASSWORD")
+    assert (settings.embedding.api_key, settings.memory.password) == ("sk-1", "hunter2")
+    again = load_settings(embedding={"api_key_env": "MY_KEY"}, memory={"password_env": "MY_GRAPH_PASSWORD"})
+    assert (again.embedding.api_key, again.memory.password) == ("sk-2", None)
+    assert load_settings(embedding={"api_key_env": ""}).embedding.api_key is None
+    assert "sk-" not in settings.model_dump_json()  # a secret never shows in `canvasd config show`

@@ -69,8 +69,8 @@ def test_a_socket_file_someone_else_listens_on_is_not_stolen(tmp_path: Path) -> 
 
 
 def test_sigterm_with_pending_writes_loses_nothing(tmp_path: Path) -> None:
-    # A long window keeps the writes pending: only the shutdown flush can commit them.
-    config = {"batch_writer": {"window_ms": 5000, "max_delay_ms": 10000, "fsync": True}}
+    # A window far longer than the 100 requests take on any machine: only the shutdown flush can commit them.
+    config = {"batch_writer": {"window_ms": 600_000, "max_delay_ms": 600_000, "fsync": True}}
     daemon = DaemonProcess(tmp_path / "d", config=config)
     try:
         daemon.start()
@@ -92,7 +92,8 @@ def test_sigterm_with_pending_writes_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_requests_in_progress_finish_during_shutdown(tmp_path: Path) -> None:
-    config = {"batch_writer": {"window_ms": 1500, "max_delay_ms": 3000}}
+    # The PATCH waits for a commit that only the window (or the shutdown) brings: it is surely in progress.
+    config = {"batch_writer": {"window_ms": 600_000, "max_delay_ms": 600_000}}
     daemon = DaemonProcess(tmp_path / "d", config=config)
     try:
         daemon.start()
@@ -157,3 +158,26 @@ def test_the_event_cursor_keeps_increasing_across_restarts(tmp_path: Path) -> No
         assert daemon.client.get("/v1/metrics/summary").json()["events"]["cursor"] > cursor_before
     finally:
         daemon.close()
+
+
+def test_switched_off_and_failed_subsystems_answer_one_error_with_one_status(tmp_path: Path) -> None:
+    # the memory graph fails at once (a scheme no graph server speaks); the index is switched off
+    config = {"index": {"enabled": False}, "memory": {"enabled": True, "uri": "gopher://127.0.0.1:1"}}
+    with running_daemon(tmp_path / "d", config=config) as d:
+        deadline = time.monotonic() + 30
+        while (health := d.client.get("/v1/health").json())["subsystems"]["memory"] != "failed":
+            assert time.monotonic() < deadline, health
+            time.sleep(0.05)
+        assert health["status"] == "degraded"
+        assert health["subsystems"] == {"api": "ready", "watcher": "ready", "index": "off", "memory": "failed"}
+        answers = {"index": d.client.get("/v1/search", params={"q": "limits"}),
+                   "memory": d.client.get("/v1/memory/stats")}
+        for name, answer in answers.items():
+            assert answer.status_code == 503, answer.text
+            error = answer.json()["error"]
+            assert error["code"] == "subsystem_unavailable"
+            assert error["details"]["subsystem"] == name and error["details"]["state"] == health["subsystems"][name]
+        assert "switched off (index.enabled: false)" in answers["index"].json()["error"]["message"]
+        assert "gopher" in answers["memory"].json()["error"]["message"]
+        assert d.client.get("/v1/index/status").json()["state"] == "off"
+        assert d.client.get("/v1/health").status_code == 200  # the daemon itself is fine

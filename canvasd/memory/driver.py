@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,10 +25,10 @@ def embedded_driver(socket_path: Path, database: str) -> GraphDriver:
     return FalkorDriver(falkor_db=FalkorDB(unix_socket_path=str(socket_path)), database=database)
 
 
-def remote_driver(settings: MemorySettings, environ: Mapping[str, str]) -> GraphDriver:
+def remote_driver(settings: MemorySettings) -> GraphDriver:
     """A driver for `memory.uri`: falkor://host:port (FalkorDB) or bolt:// / neo4j:// (Neo4j)."""
     parts = urlsplit(settings.uri)
-    password = environ.get(settings.password_env) if settings.password_env else None
+    password = settings.password
     user = settings.user or parts.username or None
     if parts.scheme in FALKOR_SCHEMES:
         from falkordb.asyncio import FalkorDB

@@ -48,7 +48,7 @@ class LearningMemory:
 
     def __init__(self, settings: MemorySettings, cache_settings: MemoryCacheSettings,
                  learning_states: Mapping[str, str], data_dir: Path, metrics: Metrics,
-                 embeddings: VectorService | None = None, *, environ: Mapping[str, str] | None = None,
+                 embeddings: VectorService | None = None, *,
                  min_score: float | None = None, fast_search: bool = True, call_timeout_s: float = 120.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         """Create the memory; nothing starts until `start()`.
@@ -56,7 +56,7 @@ class LearningMemory:
         `settings` / `cache_settings`: the `memory` and `memory_cache` sections. `learning_states`: colour ->
         state (`settings.learning_states`). `data_dir`: the daemon's data dir (the embedded graph lives in
         `data_dir/memory/`). `embeddings`: the shared `EmbeddingService` (None or provider "none": full-text
-        search only). `environ`: where `memory.password_env` is looked up (default: the process environment).
+        search only).
         `min_score`: cosine threshold of the semantic search on Graphiti's (1 + cos) / 2 scale (default: per
         embedder). `call_timeout_s`: longest one graph operation may take. `clock`: the cache's clock.
         """
@@ -65,7 +65,6 @@ class LearningMemory:
         self.directory = data_dir / "memory"
         self._metrics = metrics
         self._embeddings = embeddings
-        self._environ = environ
         self._states = LearningStates(learning_states)
         self._min_score = min_score
         self._fast_search = fast_search
@@ -148,9 +147,7 @@ class LearningMemory:
 
         self._semantic, self._embedder_id = self._probe_embedder()
         if self.settings.uri:
-            import os
-
-            driver = remote_driver(self.settings, os.environ if self._environ is None else self._environ)
+            driver = remote_driver(self.settings)
         else:
             self._server = GraphServer(self.directory, startup_timeout_s=self.settings.startup_timeout_s)
             self._server.start()

@@ -6,6 +6,7 @@ from typing import Any
 
 from canvasd import __version__
 from canvasd.errors import error_classes
+from canvasd.subsystem import Phase
 
 _JSON = "application/json"
 
@@ -87,6 +88,9 @@ def server_error_codes() -> list[str]:
     return sorted({cls.code for cls in error_classes() if cls.__module__ == "canvasd.errors"})
 
 
+_PHASE = {"type": "string", "enum": [phase.value for phase in Phase],
+          "description": "A subsystem's phase (the same words for every subsystem)."}
+
 _WRITE_ERRORS = _errors(400, 403, 404, 409, 412, 413, 415, 422, 503, 504, 507)
 
 _SCHEMAS: dict[str, Any] = {
@@ -99,10 +103,10 @@ _SCHEMAS: dict[str, Any] = {
     "Health": {
         "type": "object", "required": ["status", "version", "pid", "uptime_s", "socket", "vaults", "subsystems"],
         "properties": {
-            "status": {"type": "string", "enum": ["ok", "stopping"]}, "version": {"type": "string"},
+            "status": {"type": "string", "enum": ["ok", "degraded", "stopping"]}, "version": {"type": "string"},
             "pid": {"type": "integer"}, "uptime_s": {"type": "number"}, "socket": {"type": "string"},
             "vaults": {"type": "integer"},
-            "subsystems": {"type": "object", "additionalProperties": {"type": "string"}},
+            "subsystems": {"type": "object", "additionalProperties": _PHASE},
         },
     },
     "Vaults": {
@@ -195,17 +199,18 @@ _SCHEMAS: dict[str, Any] = {
             "index": _ref("IndexProgress"), "took_ms": {"type": "number"}},
     },
     "IndexProgress": {
-        "type": "object", "required": ["phase", "done", "total", "eta_s"],
+        "type": "object", "required": ["phase", "step", "done", "total", "eta_s"],
         "properties": {
-            "phase": {"type": "string", "enum": ["off", "starting", "opening", "prewarming", "reconciling",
-                                                 "indexing", "ready", "failed"]},
+            "phase": _PHASE,
+            "step": {"type": "string", "description": "The step within the phase: opening, prewarming, "
+                     "reconciling, syncing, resetting, ready, failed, off."},
             "done": {"type": "integer"}, "total": {"type": "integer"}, "unit": {"type": "string"},
             "eta_s": {"type": ["number", "null"]}, "elapsed_s": {"type": "number"},
             "error": {"type": ["string", "null"]}},
     },
     "IndexStatus": {
         "type": "object", "required": ["state", "progress", "rows"],
-        "properties": {"state": {"type": "string"}, "progress": _ref("IndexProgress"), "rows": {"type": "integer"},
+        "properties": {"state": _PHASE, "progress": _ref("IndexProgress"), "rows": {"type": "integer"},
                        "pending_canvases": {"type": "integer"}, "table": {"type": ["string", "null"]},
                        "vector_index": {"type": "boolean"}, "embedding": {"type": "object"},
                        "prewarm_s": {"type": ["number", "null"]}, "switches": {"type": "object"}},
@@ -234,7 +239,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "MemoryStats": {
         "type": "object", "required": ["state", "graph", "phase", "cache"],
-        "properties": {"state": {"type": "string"}, "phase": {"type": "string"}, "graph": {"type": "object"},
+        "properties": {"state": _PHASE, "phase": _PHASE, "graph": {"type": "object"},
                        "cache": {"type": "object"}, "server": {"type": ["object", "null"]}},
     },
     "Alerts": {
