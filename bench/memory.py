@@ -74,7 +74,7 @@ EDGE_LABELS = ("leads to", "explains", "", "is part of", "contrasts with")
 QUERY_TEMPLATES = ("{a}", "{a} {b}", "what is {a}", "{a} and {b}", "how does {a} relate to {b}", "{a} proof")
 # The trace's questions use other templates, so they never meet the latency runs' cached entries.
 TRACE_TEMPLATES = ("why {a}", "{a} vs {b}", "examples of {a}", "{a} in {b}", "definition of {a}", "{a} mistakes")
-DAEMON_VAULT = "v"  # the vault name tests/daemon_process.py serves
+DAEMON_VAULT = "v"  # the vault name tests/support/daemon.py serves by default
 
 TARGETS: dict[str, dict[str, Any]] = {
     "cached_search_p95_ms": {"op": "<=", "value": 1.0, "unit": "ms"},
@@ -545,7 +545,8 @@ def bench_daemon(root: Path, plan: Plan) -> dict[str, Any]:
     from tests.support.relevance_set import QUERIES
 
     docs = relevance_vault(plan.daemon_canvases)
-    daemon = DaemonProcess(root / "daemon", config={"memory": {"enabled": True}})
+    daemon = DaemonProcess(root / "daemon", config={"index": {"enabled": False}, "memory": {"enabled": True}},
+                           test_defaults=False, label="memory")
     for path, doc in docs.items():
         target = daemon.vault / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -556,16 +557,15 @@ def bench_daemon(root: Path, plan: Plan) -> dict[str, Any]:
     children: list[int] = []
     try:
         t0 = time.perf_counter()
-        daemon.start()
-        out["api_ready_s"] = round(time.perf_counter() - t0, 2)
+        out["api_ready_s"] = round(daemon.start(), 2)
         stats = wait_memory_ready(daemon)
         out["graph_ready_s"] = round(time.perf_counter() - t0, 2)
         out["nodes_per_s_from_launch"] = round(out["nodes"] / out["graph_ready_s"], 1)
         server_pid = (stats.get("server") or {}).get("pid")
         out["graph"] = {k: stats["graph"].get(k) for k in ("canvases", "entities", "facts", "open_facts")}
         out["search"] = client_latency(daemon, [q["query"] for q in QUERIES][-plan.daemon_queries:])
-        assert daemon.proc is not None
-        out["rss"] = {"daemon_mb": rss_mb(daemon.proc.pid), "daemon_peak_mb": peak_rss_mb(daemon.proc.pid),
+        rss, peak = daemon.memory()
+        out["rss"] = {"daemon_mb": round(rss, 1), "daemon_peak_mb": round(peak, 1) if peak is not None else None,
                       "graph_server_mb": rss_mb(server_pid), "graph_server_pid": server_pid}
     except Exception:
         out["log_tail"] = daemon.log()[-3000:]
@@ -582,7 +582,7 @@ def child_pids(daemon: DaemonProcess) -> list[int]:
     if daemon.proc is None:
         return []
     try:
-        return [child.pid for child in psutil.Process(daemon.proc.pid).children(recursive=True)]
+        return [child.pid for child in daemon.ps.children(recursive=True)]
     except psutil.Error:
         return []
 
@@ -633,12 +633,10 @@ def client_latency(daemon: DaemonProcess, queries: list[str]) -> dict[str, Any]:
 
 def stop_daemon(daemon: DaemonProcess) -> int | None:
     """SIGTERM the daemon (it stops its graph server) and close the client; its exit code."""
-    code = None
     with contextlib.suppress(Exception):
-        if daemon.proc is not None:
-            code = daemon.stop(timeout=60.0)
+        daemon.stop(timeout=60.0)
     daemon.close()
-    return code
+    return daemon.returncode
 
 
 def ensure_stopped(pid: int | None, timeout_s: float = 10.0) -> bool:

@@ -204,16 +204,22 @@ class Daemon:
             log.info("received %s; shutting down", signal.Signals(self.stop_signal).name)
 
     async def shutdown(self) -> None:
-        """Stop accepting, drain, flush the writer, stop the jobs, close the subsystems, remove the socket."""
+        """Stop accepting, flush the writer while requests drain, stop the jobs, close the subsystems, remove the
+        socket."""
         if self.ctx is not None:
             self.ctx.stopping.set()
         if self.feed is not None:
             self.feed.close()  # event streams end, so draining does not wait for them
         for server, _ in self._servers:
             server.should_exit = True
+        # Commit what is pending now: requests waiting for their write finish while the servers drain, however
+        # long the write window is.
+        flushing = asyncio.ensure_future(asyncio.to_thread(self._flush_engine)) if self.engine is not None else None
         for _, task in self._servers:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
+        if flushing is not None:
+            await flushing
         for task in list(self._background):
             task.cancel()
         if self.periodic is not None:
@@ -232,6 +238,13 @@ class Daemon:
         if self.listener is not None:
             self.listener.close()
         log.info("canvasd stopped")
+
+    def _flush_engine(self) -> None:
+        assert self.engine is not None
+        try:
+            self.engine.flush(timeout=self.settings.http.write_timeout_s)
+        except Exception:
+            log.exception("flushing the writer at shutdown failed")
 
     def _close_engine(self) -> None:
         assert self.engine is not None

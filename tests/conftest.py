@@ -12,7 +12,7 @@ import pytest
 
 from canvasd.canvas import CanvasEngine
 from canvasd.config import load_settings
-from tests.support.daemon import DaemonProcess, running_daemon
+from tests.support.daemon import DaemonProcess, running_daemon, short_temp_dir
 
 # Threads a library starts once per process, by design (LanceDB runs its async core on one background loop).
 PROCESS_THREADS = frozenset({"LanceDBBackgroundEventLoop"})
@@ -74,6 +74,15 @@ def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
     """A real daemon subprocess serving vault "v" (`daemon.vault`) on a temporary socket."""
     with running_daemon(tmp_path / "daemon") as process:
         yield process
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary folder with a short path, for Unix sockets: sun_path holds about 104 bytes, and tmp_path
+    (under a long TMPDIR or user name) may not leave room for a socket name."""
+    folder = short_temp_dir()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -51,7 +51,8 @@ def test_every_code_a_client_can_see_is_one_class() -> None:
     codes = [cls.code for cls in SERVER_ERRORS if cls is not CanvasdError]
     duplicated = {code for code in codes if codes.count(code) > 1}
     subclass_codes = {cls.code for cls in SERVER_ERRORS if any(
-        base.code == cls.code for base in cls.__mro__[1:] if issubclass(base, CanvasdError) and base is not CanvasdError)}
+        base.code == cls.code for base in cls.__mro__[1:]
+        if issubclass(base, CanvasdError) and base is not CanvasdError)}
     assert not duplicated, f"codes used by more than one class: {duplicated}"
     assert not subclass_codes, f"subclasses that do not name their own code: {subclass_codes}"
 

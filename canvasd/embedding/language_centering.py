@@ -44,8 +44,10 @@ def _means() -> NDArray[np.float32]:
 class LanguageCentredEmbedder:
     """Wraps an embedder of the e5 family: every vector has its language's mean removed, then unit length."""
 
-    def __init__(self, inner: Embedder) -> None:
+    def __init__(self, inner: Embedder, means: NDArray[np.float32] | None = None) -> None:
+        """`means`: the (Chinese, Latin) mean vectors to remove; by default the ones shipped with the package."""
         self._inner = inner
+        self._means = means
 
     @property
     def model_id(self) -> str:
@@ -59,21 +61,24 @@ class LanguageCentredEmbedder:
 
     def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Centred, unit-length passage vectors."""
-        return centre(self._inner.embed_passages(texts), [cjk_share(text) for text in texts])
+        return centre(self._inner.embed_passages(texts), [cjk_share(text) for text in texts], self._means)
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
         """A centred, unit-length query vector."""
-        centred: NDArray[np.float32] = centre(self._inner.embed_query(text)[None, :], [cjk_share(text)])[0]
+        centred: NDArray[np.float32] = centre(self._inner.embed_query(text)[None, :], [cjk_share(text)],
+                                              self._means)[0]
         return centred
 
 
-def centre(vectors: NDArray[np.float32], shares: Sequence[float]) -> NDArray[np.float32]:
+def centre(vectors: NDArray[np.float32], shares: Sequence[float],
+           means: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
     """Rows minus (share * Chinese mean + (1 - share) * Latin mean), normalised to unit length."""
     import numpy as np
 
     if len(vectors) == 0:
         return vectors
-    means = _means()
+    if means is None:
+        means = _means()
     weights = np.asarray(shares, dtype=np.float32)[:, None]
     shifted = vectors - (weights * means[0] + (1.0 - weights) * means[1])
     norms = np.linalg.norm(shifted, axis=1, keepdims=True)

@@ -48,7 +48,8 @@ def canvas(write_canvas):
 
 
 def test_burst_of_100_patches_is_at_most_two_physical_writes(canvas, make_engine) -> None:
-    engine = make_engine(batch_writer={"window_ms": 100, "max_delay_ms": 1000})
+    # A window far longer than submitting 100 patches takes on any machine; the flush ends it.
+    engine = make_engine(batch_writer={"window_ms": 10_000, "max_delay_ms": 60_000})
     futures = [engine.submit(canvas, _add(i)) for i in range(100)]
     engine.flush()
     results = [f.result() for f in futures]
@@ -61,7 +62,8 @@ def test_burst_of_100_patches_is_at_most_two_physical_writes(canvas, make_engine
 
 
 def test_requests_in_one_window_share_one_durable_write(canvas, make_engine) -> None:
-    engine = make_engine(batch_writer={"window_ms": 200, "max_delay_ms": 2000})
+    # The window (not a flush) commits them: long enough that a busy machine still submits all 5 inside it.
+    engine = make_engine(batch_writer={"window_ms": 1000, "max_delay_ms": 5000})
     futures = [engine.submit(canvas, _add(i)) for i in range(5)]
     assert not any(f.done() for f in futures)  # no-wait mode: queued, not yet committed
     results = [f.result(timeout=10) for f in futures]
@@ -72,7 +74,7 @@ def test_requests_in_one_window_share_one_durable_write(canvas, make_engine) -> 
 def test_max_delay_bounds_how_long_a_steady_stream_waits(canvas, make_engine) -> None:
     engine = make_engine(batch_writer={"window_ms": 50, "max_delay_ms": 100})
     futures = []
-    deadline = time.monotonic() + 0.6
+    deadline = time.monotonic() + 1.0
     i = 0
     while time.monotonic() < deadline:  # a request every 10 ms never leaves a 50 ms gap
         futures.append(engine.submit(canvas, _add(i)))
@@ -84,13 +86,16 @@ def test_max_delay_bounds_how_long_a_steady_stream_waits(canvas, make_engine) ->
 
 
 def test_external_edit_inside_the_window_is_preserved(canvas, make_engine) -> None:
-    engine = make_engine(batch_writer={"window_ms": 300, "max_delay_ms": 3000})
+    # The window stays open however long the other process takes to start; the flush closes it.
+    engine = make_engine(batch_writer={"window_ms": 60_000, "max_delay_ms": 60_000})
     future = engine.submit(canvas, _add(1))
     # Obsidian writes the file in between (a separate process, in place, as its writeFile does).
     script = ("import json,sys; p=sys.argv[1]; d=json.load(open(p,encoding='utf-8'));"
               "d['nodes'].append({'id':'obsidian','type':'text','text':'typed in Obsidian','x':0,'y':0,"
               "'width':10,'height':10}); open(p,'w',encoding='utf-8').write(json.dumps(d))")
     subprocess.run([os.sys.executable, "-c", script, str(canvas)], check=True)
+    assert not future.done()  # the external edit did land inside the window
+    engine.flush()
     future.result(timeout=10)
     ids = {n["id"] for n in json.loads(canvas.read_text())["nodes"]}
     assert {"obsidian", "n1"} <= ids
@@ -101,7 +106,14 @@ def test_a_half_written_canvas_is_read_again_before_a_patch_fails(canvas, make_e
     engine = make_engine(batch_writer={"enabled": False})
     full = canvas.read_bytes()
     canvas.write_bytes(full[: len(full) // 2])  # Obsidian is mid-write
-    finisher = threading.Timer(0.03, canvas.write_bytes, args=(full,))
+
+    def finish() -> None:  # Obsidian finishes writing once the engine has seen the half file (not after a delay)
+        deadline = time.monotonic() + 30
+        while engine.metrics.value("canvasd_canvas_parse_retries_total") < 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        canvas.write_bytes(full)
+
+    finisher = threading.Thread(target=finish)
     finisher.start()
     try:
         engine.apply(canvas, _add(1))
@@ -192,10 +204,11 @@ def test_malformed_file_is_replaced_only_by_a_caller_who_saw_it(write_canvas, en
 
 
 def test_unexpected_failure_in_the_batch_falls_back_to_one_by_one(canvas, make_engine) -> None:
-    engine = make_engine(batch_writer={"window_ms": 100})
+    engine = make_engine(batch_writer={"window_ms": 60_000, "max_delay_ms": 60_000})  # one batch, whatever the pace
     good1 = engine.submit(canvas, _add(1))
     bad = engine.submit(canvas, Replace({"nodes": [], "edges": [], "x": {1, 2}}))  # a set is not JSON
     good2 = engine.submit(canvas, _add(2))
+    engine.flush()
     good1.result(timeout=10)
     good2.result(timeout=10)
     with pytest.raises(TypeError):

@@ -101,17 +101,17 @@ def _assert_no_daemon_hint(done: subprocess.CompletedProcess[str], sock: Path) -
     assert done.stderr == f"canvasd: no daemon is listening on {sock}; {HINT}\n"
 
 
-def test_every_client_command_without_a_daemon_exits_3_with_a_hint(tmp_path: Path) -> None:
-    sock = tmp_path / "missing" / "canvasd.sock"
+def test_every_client_command_without_a_daemon_exits_3_with_a_hint(tmp_path: Path, short_tmp: Path) -> None:
+    sock = short_tmp / "missing" / "canvasd.sock"  # short: a too long path gets another message
     for command in _client_commands(tmp_path):
         _assert_no_daemon_hint(_canvasd("--socket", str(sock), *command), sock)
     for command in (["status"], ["cat", "v", "a.canvas"], ["events"]):  # --socket after the command works too
         _assert_no_daemon_hint(_canvasd(*command, "--socket", str(sock)), sock)
 
 
-def test_a_stale_socket_file_counts_as_no_daemon(tmp_path: Path) -> None:
+def test_a_stale_socket_file_counts_as_no_daemon(short_tmp: Path) -> None:
     # A socket file left by a killed daemon: bound once, nobody listening, so connect() is refused.
-    sock = tmp_path / "stale.sock"
+    sock = short_tmp / "stale.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
         stale.bind(str(sock))
     assert sock.exists()
@@ -119,10 +119,10 @@ def test_a_stale_socket_file_counts_as_no_daemon(tmp_path: Path) -> None:
         _assert_no_daemon_hint(_canvasd("--socket", str(sock), *command), sock)
 
 
-def test_the_socket_comes_from_the_environment_without_socket_option(tmp_path: Path) -> None:
-    sock = tmp_path / "from-env.sock"
+def test_the_socket_comes_from_the_environment_without_socket_option(short_tmp: Path) -> None:
+    sock = short_tmp / "from-env.sock"
     _assert_no_daemon_hint(_canvasd("status", env=_env(CANVASD_DAEMON__SOCKET=str(sock))), sock)
-    runtime = tmp_path / "runtime"
+    runtime = short_tmp / "runtime"
     default = runtime / "canvasd" / "canvasd.sock"
     _assert_no_daemon_hint(_canvasd("status", env=_env(XDG_RUNTIME_DIR=str(runtime))), default)
 

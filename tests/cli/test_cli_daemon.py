@@ -224,14 +224,18 @@ def test_events_ends_with_exit_3_when_the_daemon_stops(daemon: DaemonProcess) ->
                           cwd=ROOT) as proc:
         try:
             # keep writing until the follower prints one: then it is surely subscribed
+            # (until a deadline, not a number of tries: a slow machine may take seconds to start the follower)
             lines: list[str] = []
-            for attempt in range(20):
+            deadline = time.monotonic() + EVENT_WAIT_S
+            attempt = 0
+            while not lines and time.monotonic() < deadline:
                 _ok(_cli(daemon, "put", "v", f"n{attempt}.canvas", stdin=b'{"nodes": [], "edges": []}'))
                 lines = _first_lines(proc, 1, wait=0.5)
-                if lines:
-                    break
+                attempt += 1
+            assert lines, f"the follower printed nothing in {EVENT_WAIT_S} s"
             assert json.loads(lines[0])["kind"] == "created"
-            assert daemon.stop() == 0
+            daemon.stop()
+            assert daemon.returncode == 0
             _, err = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:

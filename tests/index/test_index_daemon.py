@@ -7,8 +7,7 @@ syncs by outcome.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from tests.support.canvas_factory import obsidian
 from tests.support.daemon import DaemonProcess, EventStream
+from tests.support.embed_server import EmbedServer, serving
 
 WAIT = 60.0
 INDEX_ON = {"index": {"enabled": True}}
@@ -44,17 +44,8 @@ def status(d: DaemonProcess) -> dict[str, Any]:
     return result
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def wait_ready(d: DaemonProcess) -> dict[str, Any]:
-    wait_for(lambda: status(d)["state"] in ("ready", "failed"), "the index to be ready")
+    d.wait_for(lambda: status(d)["state"] in ("ready", "failed"), "the index to be ready")
     result = status(d)
     assert result["state"] == "ready", result
     return result
@@ -120,7 +111,7 @@ def test_editing_one_node_embeds_exactly_one_text(study: DaemonProcess) -> None:
         text_node("ribo", "Ribosomes are the protein factories of the cell; they read codons."),
         text_node("memb", "细胞膜由磷脂双分子层构成，控制物质进出。", "4"),
     ))
-    wait_for(lambda: found(study, "codons", "ribo", mode="fts"), "the edited text to be searchable")
+    study.wait_for(lambda: found(study, "codons", "ribo", mode="fts"), "the edited text to be searchable")
     assert embedded(study) - before == 1
 
 
@@ -133,13 +124,13 @@ def test_moving_and_recolouring_embed_nothing(study: DaemonProcess) -> None:
         text_node("ribo", "Ribosomes translate mRNA into proteins.", x=900),
         text_node("memb", "细胞膜由磷脂双分子层构成，控制物质进出。", "4"),
     ))
-    wait_for(lambda: synced(study, "unchanged") > unchanged, "the moved canvas to be synced")
+    study.wait_for(lambda: synced(study, "unchanged") > unchanged, "the moved canvas to be synced")
     write(path, canvas(  # recoloured: red -> green, the row's state changes, its vector does not
         text_node("mito", "Mitochondria make ATP by oxidative phosphorylation.", "4", x=500),
         text_node("ribo", "Ribosomes translate mRNA into proteins.", x=900),
         text_node("memb", "细胞膜由磷脂双分子层构成，控制物质进出。", "4"),
     ))
-    wait_for(lambda: found(study, "ATP", "mito", state="mastered"), "the new state to be searchable")
+    study.wait_for(lambda: found(study, "ATP", "mito", state="mastered"), "the new state to be searchable")
     assert not found(study, "ATP", "mito", state="not_understood")
     assert embedded(study) == before
 
@@ -148,7 +139,7 @@ def test_same_text_in_another_canvas_reuses_its_vector(study: DaemonProcess) -> 
     wait_ready(study)
     before = embedded(study)
     write(study.vault / "Review.canvas", canvas(text_node("copy", "Ribosomes translate mRNA into proteins.")))
-    wait_for(lambda: found(study, "ribosomes", "copy", mode="fts"), "the copied node to be indexed")
+    study.wait_for(lambda: found(study, "ribosomes", "copy", mode="fts"), "the copied node to be indexed")
     assert embedded(study) == before
     related = study.client.get(study.url("v", "Review.canvas") + "/nodes/copy/related", params={"limit": 2})
     assert related.status_code == 200
@@ -158,7 +149,7 @@ def test_same_text_in_another_canvas_reuses_its_vector(study: DaemonProcess) -> 
 def test_deleted_canvas_leaves_no_rows(study: DaemonProcess) -> None:
     wait_ready(study)
     assert study.client.delete(study.url("v", "Math.canvas")).status_code == 200
-    wait_for(lambda: status(study)["rows"] == 3, "the canvas's rows to be deleted")
+    study.wait_for(lambda: status(study)["rows"] == 3, "the canvas's rows to be deleted")
     assert search(study, "derivative", mode="fts", path="Math")["results"] == []
 
 
@@ -210,19 +201,32 @@ def test_progress_reaches_the_change_feed(tmp_path: Path) -> None:
         d.close()
 
 
-def test_query_during_start_is_answered_and_says_partial(tmp_path: Path) -> None:
-    d = DaemonProcess(tmp_path, config=INDEX_ON)
+@pytest.fixture
+def held_embedder() -> Iterator[EmbedServer]:
+    with serving("held") as server:
+        yield server
+
+
+def test_query_during_start_is_answered_and_says_partial(tmp_path: Path, held_embedder: EmbedServer) -> None:
+    # The embedding server holds the start until released: the index is starting when queried, on any machine.
+    d = DaemonProcess(tmp_path, config={"index": {"enabled": True},
+                                        "embedding": {"provider": "ollama", "url": held_embedder.url,
+                                                      "model": "held"}})
     for i in range(12):
         write(d.vault / f"c{i}.canvas", canvas(*(text_node(f"n{j}", f"note {j} of canvas {i}: topic {i * 31 + j}")
                                                  for j in range(20))))
     d.start()
     try:
-        answer = search(d, "topic", mode="fts")  # right after the API is up: the index is still starting
+        assert held_embedder.asked.wait(WAIT), "the index never asked the embedding server"
+        answer = search(d, "topic", mode="fts")  # the index is still starting
         assert answer["partial"] is True
         assert answer["index"]["phase"] != "ready"
+        assert status(d)["state"] != "ready"
+        held_embedder.release.set()
         info = wait_ready(d)
         assert info["rows"] == 240
-        assert search(d, "topic", mode="fts")["partial"] is False
+        answer = search(d, "topic", mode="fts")
+        assert answer["partial"] is False and answer["results"]
     finally:
         d.close()
 

@@ -138,8 +138,8 @@ def test_scheduler_with_adaptive_off_keeps_its_limit() -> None:
 def test_zero_max_concurrency_means_the_cpu_count_and_the_floor_never_exceeds_it() -> None:
     import os
 
-    scheduler, _, _ = make(maximum=0, minimum=64)
     cpus = os.cpu_count() or 1
+    scheduler, _, _ = make(maximum=0, minimum=cpus + 1)  # a floor above the CPU count, however many there are
     assert scheduler.maximum == cpus
     assert scheduler.jobs()["min"] == cpus
 

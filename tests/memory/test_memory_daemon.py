@@ -11,8 +11,7 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest
 from tests.support.canvas_factory import obsidian
 from tests.support.daemon import DaemonProcess
 
-WAIT = 60.0
 MEMORY_ON = {"memory": {"enabled": True}}
 
 
@@ -38,15 +36,6 @@ def node(node_id: str, text: str, color: str | None = None) -> dict[str, Any]:
     return data
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def stats(d: DaemonProcess) -> dict[str, Any]:
     answer = d.client.get("/v1/memory/stats")
     assert answer.status_code == 200, answer.text
@@ -55,7 +44,7 @@ def stats(d: DaemonProcess) -> dict[str, Any]:
 
 
 def wait_ready(d: DaemonProcess) -> dict[str, Any]:
-    wait_for(lambda: stats(d)["phase"] == "ready" and stats(d)["pending_canvases"] == 0, "the memory graph")
+    d.wait_for(lambda: stats(d)["phase"] == "ready" and stats(d)["pending_canvases"] == 0, "the memory graph")
     return stats(d)
 
 
@@ -98,7 +87,7 @@ def test_colour_change_closes_one_fact_and_opens_another(learner: DaemonProcess)
     write(learner.vault / "Bio.canvas", [node("krebs", "Krebs cycle\nProduces NADH and FADH2.", "4"),
                                          node("etc", "Electron transport chain\nMakes most of the ATP.", "6")],
           [{"id": "e1", "fromNode": "krebs", "toNode": "etc", "label": "feeds"}])
-    wait_for(lambda: len(timeline(learner, "Bio.canvas", "krebs")["entries"]) == 2, "the new state fact")
+    learner.wait_for(lambda: len(timeline(learner, "Bio.canvas", "krebs")["entries"]) == 2, "the new state fact")
     after = timeline(learner, "Bio.canvas", "krebs")["entries"]
     assert [(e["state"], e["current"]) for e in after] == [("not_understood", False), ("mastered", True)]
     assert after[0]["invalid_at"] == after[1]["valid_at"]
@@ -119,11 +108,11 @@ def test_repeated_query_is_served_from_the_cache_until_its_canvas_changes(learne
     assert learner.metric("canvasd_memory_cache_hits_total") == hits + 1
     assert learner.metric("canvasd_memory_cache_misses_total") == misses  # one lookup, counted once
     write(learner.vault / "Bio.canvas", [node("krebs", "Krebs cycle, edited")])  # another canvas
-    wait_for(lambda: learner.metric('canvasd_memory_synced_canvases_total{outcome="changed"}') >= 3, "the sync")
+    learner.wait_for(lambda: learner.metric('canvasd_memory_synced_canvases_total{outcome="changed"}') >= 3, "the sync")
     learner.client.get("/v1/memory/search", params=params)
     assert learner.metric("canvasd_memory_cache_hits_total") == hits + 2  # still cached
     write(learner.vault / "Math.canvas", [node("lim", "极限\n函数趋近某个值的过程。", "1")])
-    wait_for(lambda: len(timeline(learner, "Math.canvas", "lim")["entries"]) == 2, "the Math sync")
+    learner.wait_for(lambda: len(timeline(learner, "Math.canvas", "lim")["entries"]) == 2, "the Math sync")
     hits = learner.metric("canvasd_memory_cache_hits_total")  # the timeline polls above may have hit the cache
     misses = learner.metric("canvasd_memory_cache_misses_total")
     learner.client.get("/v1/memory/search", params=params)
@@ -143,8 +132,9 @@ def test_restart_with_nothing_changed_writes_nothing(learner: DaemonProcess) -> 
 def test_no_graph_server_outlives_the_daemon(learner: DaemonProcess) -> None:
     pid = wait_ready(learner)["server"]["pid"]
     assert psutil.pid_exists(pid)
-    assert learner.stop(signal.SIGTERM) == 0
-    wait_for(lambda: not _alive(pid), "the graph server to stop")
+    learner.stop(signal.SIGTERM)
+    assert learner.returncode == 0
+    learner.wait_for(lambda: not _alive(pid), "the graph server to stop")
 
 
 def test_sigkill_leaves_an_orphan_that_the_next_start_stops(learner: DaemonProcess) -> None:
@@ -157,7 +147,7 @@ def test_sigkill_leaves_an_orphan_that_the_next_start_stops(learner: DaemonProce
     assert info["graph"]["live_entities"] == 3  # the data survived
     new_pid = info["server"]["pid"]
     learner.stop(signal.SIGTERM)
-    wait_for(lambda: not _alive(new_pid), "the graph server to stop")
+    learner.wait_for(lambda: not _alive(new_pid), "the graph server to stop")
 
 
 def test_bad_memory_requests_get_clear_errors(learner: DaemonProcess) -> None:

@@ -26,6 +26,7 @@ from tests.support.canvas_factory import node
 
 TIMEOUT = 10.0
 DEBOUNCE_MS = 80.0
+BURST_DEBOUNCE_MS = 400.0
 
 
 def _doc(text: str) -> dict[str, Any]:
@@ -108,12 +109,12 @@ def root(tmp_path: Path) -> Path:
 async def watching(root: Path, engine: CanvasEngine, own_writes: OwnWrites, **settings: Any) -> AsyncIterator[Rig]:
     """Start and stop the watcher from a worker thread, as the daemon does."""
     rig = Rig(root, engine, own_writes, WatcherSettings(**{"debounce_ms": DEBOUNCE_MS, **settings}))
-    await asyncio.to_thread(rig.watcher.start)
+    await asyncio.to_thread(rig.watcher.watch)
     try:
         await asyncio.wait_for(rig.watcher.wait_ready(), TIMEOUT)
         yield rig
     finally:
-        await asyncio.to_thread(rig.watcher.stop)
+        await asyncio.to_thread(rig.watcher.unwatch)
 
 
 def _run(scenario: Any) -> None:
@@ -182,7 +183,8 @@ def test_a_burst_of_writes_becomes_one_or_two_events_with_the_last_version(
     canvas.write_bytes(_canvas_bytes("start"))
 
     async def scenario() -> None:
-        async with watching(root, watched_engine, own_writes) as rig:
+        # A quiet window far longer than the burst takes: only a stall of the whole machine could split it.
+        async with watching(root, watched_engine, own_writes, debounce_ms=BURST_DEBOUNCE_MS) as rig:
             def burst() -> None:  # in a thread, so the loop handles raw events while they come
                 for i in range(20):
                     canvas.write_bytes(_canvas_bytes(f"edit {i}"))
@@ -190,9 +192,13 @@ def test_a_burst_of_writes_becomes_one_or_two_events_with_the_last_version(
             await asyncio.to_thread(burst)
             final = content_version(_canvas_bytes("edit 19"))
             await rig.expect("changed", "busy.canvas", version=final)
-            others = await rig.settle()
-            assert len([e for e in others if e.path == "busy.canvas"]) <= 1
-            assert watched_engine.metrics.value("canvasd_watcher_raw_events_total") >= 20
+            await rig.settle()
+            busy = [e for e in rig.events if e.path == "busy.canvas"]
+            assert 1 <= len(busy) <= 2, busy  # 20 writes, coalesced
+            assert busy[-1].kind == "changed" and busy[-1].version == final  # the last one tells the end state
+            # How many raw events the 20 writes make is the kernel's business (inotify merges identical
+            # unread events): at least one arrived, and the feed did not pass them on one by one.
+            assert watched_engine.metrics.value("canvasd_watcher_raw_events_total") >= 1
 
     _run(scenario())
 
@@ -327,9 +333,11 @@ def test_a_disabled_watcher_watches_nothing_and_stop_is_idempotent(
             await asyncio.wait_for(rig.watcher.wait_ready(), TIMEOUT)
             (root / "a.canvas").write_bytes(_canvas_bytes("a"))
             assert rig.watcher.status()["running"] is False
-            rig.watcher.stop()
-        rig.watcher.stop()
+            rig.watcher.unwatch()
+        rig.watcher.unwatch()
         assert rig.events == []
+
+    _run(scenario())
 
 
 def test_stop_in_the_loop_thread_while_changes_are_pending(
