@@ -214,7 +214,7 @@ class Daemon:
             server.should_exit = True
         # Commit what is pending now: requests waiting for their write finish while the servers drain, however
         # long the write window is.
-        flushing = asyncio.ensure_future(asyncio.to_thread(self._flush_engine)) if self.engine is not None else None
+        flushing = asyncio.ensure_future(asyncio.to_thread(self._commit_pending)) if self.engine is not None else None
         for _, task in self._servers:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
@@ -225,7 +225,7 @@ class Daemon:
         if self.periodic is not None:
             self.periodic.shutdown()
         if self.engine is not None:
-            await asyncio.to_thread(self._close_engine)
+            await asyncio.to_thread(self._commit_pending, True)
         if self.scheduler is not None:
             await self.scheduler.stop()
         for subsystem in reversed(self.subsystems):  # after the jobs: nothing writes to a store being closed
@@ -239,19 +239,17 @@ class Daemon:
             self.listener.close()
         log.info("canvasd stopped")
 
-    def _flush_engine(self) -> None:
+    def _commit_pending(self, close: bool = False) -> None:
+        """Commit every pending write now (`close`: and stop the writer's threads); logs, never raises."""
         assert self.engine is not None
+        timeout = self.settings.http.write_timeout_s
         try:
-            self.engine.flush(timeout=self.settings.http.write_timeout_s)
+            if close:
+                self.engine.close(timeout=timeout)
+            else:
+                self.engine.flush(timeout=timeout)
         except Exception:
-            log.exception("flushing the writer at shutdown failed")
-
-    def _close_engine(self) -> None:
-        assert self.engine is not None
-        try:
-            self.engine.close(timeout=self.settings.http.write_timeout_s)
-        except Exception:
-            log.exception("flushing the writer at shutdown failed")
+            log.exception("committing pending writes at shutdown failed")
 
     # ------------------------------------------------------------------------------------ helpers
 

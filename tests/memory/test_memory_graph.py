@@ -14,7 +14,7 @@ import pytest
 
 from canvasd.config import load_settings
 from canvasd.embedding import EmbeddingService
-from canvasd.errors import InvalidQueryError, RequestError, SubsystemUnavailableError
+from canvasd.errors import InvalidQueryError, MemoryNodeNotFoundError, SubsystemUnavailableError
 from canvasd.memory import LearningMemory, SearchResult
 from canvasd.metrics import Metrics
 from tests.support.canvas_factory import learning_doc
@@ -280,9 +280,9 @@ def test_bad_queries_and_unknown_nodes(memory):
     with pytest.raises(InvalidQueryError):
         memory.search("x", path="calc.canvas")
     assert memory.search("   ").facts == ()
-    with pytest.raises(RequestError) as info:
+    with pytest.raises(MemoryNodeNotFoundError) as info:
         memory.timeline("v", "calc.canvas", "nope")
-    assert info.value.status == 404
+    assert info.value.status == 404 and info.value.details() == {"vault": "v", "path": "calc.canvas", "node": "nope"}
 
 
 def test_full_text_only_without_an_embedder_and_a_second_owner_is_refused(make_memory, tmp_path):
