@@ -150,13 +150,19 @@ class Daemon:
 
     async def _serve(self, sock: Any, *, token: str | None) -> None:
         import uvicorn
+        from uvicorn.config import HTTP_PROTOCOLS
+        from uvicorn.importer import import_from_string
 
         from canvasd.server.app import build_app
 
-        assert self.ctx is not None
+        assert self.ctx is not None and self.listener is not None
         fast = self.settings.fast_http.enabled
+        # Connections count against the open-file limit (raised to the hard limit the first time): beyond what it
+        # leaves after a reserve for canvasd's own files, they are answered 503 too_many_connections and closed.
+        inner = import_from_string(HTTP_PROTOCOLS["httptools" if fast else "h11"])
+        protocol = self.listener.connections.protocol(inner)
         config = uvicorn.Config(
-            build_app(self.ctx, token=token), http="httptools" if fast else "h11", ws="none", lifespan="off",
+            build_app(self.ctx, token=token), http=protocol, ws="none", lifespan="off",
             access_log=False, log_config=None, server_header=False,
             timeout_graceful_shutdown=max(1, round(self.settings.daemon.shutdown_timeout_s)),
             timeout_keep_alive=30,

@@ -132,7 +132,7 @@ class CanvasPathError(CanvasdError):
 
     status = 403
     code = "path_refused"
-    template = "refusing to write '{path}': {reason}"
+    template = "refusing to read or write '{path}': {reason}"
     path: PathText
     reason: str
 
@@ -148,6 +148,15 @@ class CanvasParseError(CanvasdError):
     line: int
     column: int
     reason: str
+
+
+class CanvasTooDeepError(CanvasParseError):
+    """A canvas on disk nests arrays and objects deeper than canvasd can parse; it is never rewritten."""
+
+    code = "canvas_too_deep"
+    template = ("canvas '{path}' nests JSON arrays and objects deeper than canvasd reads (more than {limit} levels, "
+                "line {line}, column {column}); the file was left untouched")
+    limit: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -427,6 +436,16 @@ class UnexpectedError(CanvasdError):
     code = "internal"
     template = "canvasd hit an unexpected {kind}; see the daemon log"
     kind: str
+
+
+class TooManyConnectionsError(CanvasdError):
+    """Every connection the daemon's open-file limit allows is in use; this one is answered and closed."""
+
+    status = 503
+    code = "too_many_connections"
+    template = ("canvasd already has {limit} connections open, as many as its open-file limit allows; close idle "
+                "connections and retry (or raise the limit: ulimit -n)")
+    limit: int
 
 
 class UnauthorizedError(CanvasdError):

@@ -11,13 +11,17 @@ import errno
 import os
 import re
 import secrets
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from canvasd.errors import CanvasWriteError, DiskFullError, WritePermissionError
+from canvasd.canvas.vaults import path_refusal
+from canvasd.errors import CanvasdError, CanvasPathError, CanvasWriteError, DiskFullError, WritePermissionError
 
 TEMP_SUFFIX = ".canvasd.tmp"
+TEMP_STEM_BYTES = 100  # of the canvas's name kept in its temp file's, so a long name still fits NAME_MAX
+_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR})
 _TEMP_RE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + "$")
 
 
@@ -43,8 +47,13 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_error(path: Path, exc: OSError) -> CanvasWriteError:
-    """The canvasd error for a file-system failure while writing `path`."""
+def write_error(path: Path, exc: OSError) -> CanvasdError:
+    """The canvasd error for a file-system failure while writing `path` (a path that cannot be written at
+    all, e.g. through a symlink loop, is the client's problem, not a failed write)."""
+    if exc.errno in _PATH_ERRNOS:
+        refusal = path_refusal(path, exc)
+        if refusal is not None:
+            return refusal
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFullError(path, reason, exc.errno)
@@ -63,13 +72,15 @@ def replace_file(target: Path, data: bytes, *, fsync: bool,
     """
     if os.path.islink(target):
         target = Path(os.path.realpath(target))
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    temp = target.with_name(temp_name(target.name))
     try:
         old = os.stat(target)
     except FileNotFoundError:
         old = None
     except OSError as exc:
         raise write_error(target, exc) from None
+    if old is not None and not stat.S_ISREG(old.st_mode):  # a FIFO, socket, device or folder is never replaced
+        raise CanvasPathError(target, "not a regular file")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:
@@ -101,6 +112,15 @@ def replace_file(target: Path, data: bytes, *, fsync: bool,
         except OSError as exc:
             raise write_error(target, exc) from None
     return st
+
+
+def temp_name(name: str) -> str:
+    """The name of a commit's temp file next to canvas `name`: `.<name>.<pid>.<random>.canvasd.tmp`, with the
+    name cut to TEMP_STEM_BYTES (on a character boundary) so that it fits wherever the canvas's name fits."""
+    stem = os.fsencode(name)
+    if len(stem) > TEMP_STEM_BYTES:
+        name = stem[:TEMP_STEM_BYTES].decode("utf-8", "ignore") or "canvas"
+    return f".{name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
 
 
 def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:

@@ -9,8 +9,15 @@ from typing import Literal
 
 import orjson
 
-from canvasd.canvas.layout import BOM, CanvasText, LayoutParseError, explain_json_error
-from canvasd.errors import CanvasParseError
+from canvasd.canvas.layout import (
+    BOM,
+    MAX_DEPTH,
+    CanvasText,
+    LayoutParseError,
+    LayoutTooDeepError,
+    explain_json_error,
+)
+from canvasd.errors import CanvasParseError, CanvasTooDeepError
 from canvasd.metrics import Metrics
 from canvasd.types import JSONObject
 
@@ -35,6 +42,8 @@ def parse_canvas_text(raw: bytes, path: Path | str) -> CanvasText:
     text = decode_text(raw, path)
     try:
         return CanvasText.parse(text)
+    except LayoutTooDeepError as exc:
+        raise CanvasTooDeepError(path, exc.line, exc.column, exc.reason, MAX_DEPTH) from None
     except LayoutParseError as exc:
         raise CanvasParseError(path, exc.line, exc.column, exc.reason) from None
 
@@ -50,6 +59,9 @@ def _load_plain(raw: bytes, path: Path | str) -> JSONObject:
     except json.JSONDecodeError as exc:
         err = explain_json_error(text, exc.pos, exc.msg)
         raise CanvasParseError(path, err.line, err.column, err.reason) from None
+    except RecursionError:  # deeper than the C scanner follows (orjson stops at 1024 levels already)
+        deep = LayoutTooDeepError(text)
+        raise CanvasTooDeepError(path, deep.line, deep.column, deep.reason, MAX_DEPTH) from None
     if not isinstance(document, dict):
         raise CanvasParseError(path, 1, 1, f"a canvas must be a JSON object, not {type(document).__name__}")
     return document

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from canvasd.canvas.atomic import TargetChangedError, delete_file, replace_file
-from canvasd.canvas.layout import CanvasText
+from canvasd.canvas.layout import MAX_DEPTH, CanvasText, exceeds_depth
 from canvasd.canvas.model import edge_problems, node_problems
 from canvasd.canvas.ops import AddOp, Op, parse_ops
 from canvasd.canvas.store import CanvasSnapshot, CanvasStore, content_version, signature_of
+from canvasd.canvas.vaults import path_refusal
 from canvasd.canvas.working import WorkingCanvas
 from canvasd.errors import (
+    BodyTooDeepError,
     CanvasBusyError,
     CanvasConflictError,
     CanvasdError,
@@ -72,10 +74,14 @@ class Patch(WriteRequest):
 
     def __init__(self, ops: list[Any], *, if_version: str | None = None) -> None:
         super().__init__(if_version=if_version)
+        if exceeds_depth(ops, MAX_DEPTH - 1):  # as in an HTTP body, where the list sits inside {"ops": ...}
+            raise _ops_too_deep()
         try:  # a private copy: the caller may reuse its dicts; and anything that is not JSON is refused here
             ops = json.loads(json.dumps(ops, allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise OpFormatError([Problem("not_json", f"ops must be JSON values: {exc}", kind="op")]) from None
+        except RecursionError:  # nested tuples, which the depth check does not count
+            raise _ops_too_deep() from None
         self.ops: list[Op] = parse_ops(ops)
         problems: list[Problem] = []
         for op in self.ops:  # what an add introduces is checked before anything is queued
@@ -89,6 +95,11 @@ class Patch(WriteRequest):
         if not canvas.exists:
             raise _Missing
         canvas.apply(self.ops)
+
+
+def _ops_too_deep() -> OpFormatError:
+    return OpFormatError([Problem("too_deep", f"ops nest arrays and objects more than {MAX_DEPTH} levels deep",
+                                  kind="op")])
 
 
 class Replace(WriteRequest):
@@ -135,6 +146,17 @@ def commit_requests(path: Path, requests: list[WriteRequest], store: CanvasStore
             metrics.external_edit_retries.inc()
             store.invalidate(path)
             continue
+        except RecursionError:
+            # Content nested too deeply to compare or render (files the parsers cannot follow are refused as
+            # CanvasTooDeepError before this; HTTP bodies beyond MAX_DEPTH never get here): only a request's
+            # own content can do it, so each request is tried alone and the deep one refused by itself.
+            if len(requests) == 1:
+                fail_requests(requests, BodyTooDeepError(MAX_DEPTH))
+                return
+            for request in requests:
+                if not request.future.done():
+                    commit_requests(path, [request], store, fsync=fsync, metrics=metrics, on_write=on_write)
+            return
         metrics.commit_seconds.observe(time.perf_counter() - started)
         return
     fail_requests(requests, CanvasBusyError(path, _ATTEMPTS))
@@ -144,7 +166,14 @@ def check_canvas_path(path: Path) -> None:
     """Refuse to write anything but a `.canvas` file (a symlink must point at one too)."""
     if path.suffix != ".canvas":
         raise CanvasPathError(path, "only .canvas files are written")
-    if path.is_symlink() and Path(os.path.realpath(path)).suffix != ".canvas":
+    try:
+        link = path.is_symlink()
+    except OSError as exc:  # too long, a folder that cannot be entered: the path itself is the problem
+        refusal = path_refusal(path, exc)
+        if refusal is None:
+            raise
+        raise refusal from None
+    if link and Path(os.path.realpath(path)).suffix != ".canvas":
         raise CanvasPathError(path, "it is a symlink to a file that is not a .canvas file")
 
 

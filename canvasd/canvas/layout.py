@@ -27,8 +27,14 @@ from canvasd.types import JSONObject
 
 BOM = "\ufeff"
 ARRAY_KEYS = ("nodes", "edges")
+MAX_DEPTH = 512
+"""Deepest nesting of JSON arrays and objects canvasd accepts in what a request writes (a node's own fields
+are already 3 levels down: the document, its nodes array, the node). Real canvases nest a handful of levels.
+Comparing and rendering values recurse one Python frame per level, so this many levels stay well inside the
+interpreter's recursion limit; files on disk that nest deeper than the parsers manage are reported, not read."""
 
 _WS = re.compile(r"[ \t\n\r]*")
+_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings (skipped) and brackets
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _DECODER = json.JSONDecoder()
 _encode_basestring = json.encoder.encode_basestring
@@ -43,6 +49,48 @@ class LayoutParseError(ValueError):
         self.line = text.count("\n", 0, pos) + 1
         self.column = pos - (text.rfind("\n", 0, pos) + 1) + 1
         super().__init__(f"{reason} (line {self.line}, column {self.column})")
+
+
+class LayoutTooDeepError(LayoutParseError):
+    """The text nests arrays and objects deeper than the parser can follow (`pos`: the first level beyond
+    MAX_DEPTH)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(deeper_than(text, MAX_DEPTH), f"arrays and objects nest more than {MAX_DEPTH} levels deep",
+                         text)
+
+
+def exceeds_depth(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether a parsed JSON value nests arrays and objects more than `limit` levels deep.
+
+    Level by level, without recursion, so any depth is safe to ask about; every container is visited once.
+    """
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [v for c in level for v in (c.values() if type(c) is dict else c)
+                 if type(v) is dict or type(v) is list]
+    return False
+
+
+def deeper_than(text: str, limit: int) -> int:
+    """Offset of the first '[' or '{' in JSON `text` that opens level `limit` + 1 (0 if none does).
+
+    A scan of every string and bracket: for error reports, not for the hot path.
+    """
+    depth = 0
+    for match in _NESTING.finditer(text):
+        char = text[match.start()]
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return match.start()
+        elif char in "]}":
+            depth -= 1
+    return 0
 
 
 # --------------------------------------------------------------------------------------------- layout
@@ -310,16 +358,61 @@ def _members(text: str) -> Container:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal as JSON values (1 == 1.0, but true != 1); `is` first so untouched objects cost nothing."""
+    """Equal as JSON values (1 == 1.0, but true != 1); `is` first so untouched objects cost nothing.
+
+    Values of any depth: a file on disk may nest deeper than the stack allows recursion (the parsers follow
+    about 1500 levels); those are compared again without recursion.
+    """
+    try:
+        return _same_nested(a, b)
+    except RecursionError:
+        return _same_flat(a, b)
+
+
+def _same_nested(a: Any, b: Any) -> bool:
+    """`_same` by recursion: the fast way, one Python frame per level (plain loops, not all(generator))."""
     if a is b:
         return True
     if type(a) is bool or type(b) is bool:
         return type(a) is type(b) and a == b
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+        if not isinstance(b, dict) or a.keys() != b.keys():
+            return False
+        for k, v in a.items():  # noqa: SIM110 - all(generator) would add a frame per level
+            if not _same_nested(v, b[k]):
+                return False
+        return True
     if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        if not isinstance(b, list) or len(a) != len(b):
+            return False
+        for x, y in zip(a, b, strict=True):  # noqa: SIM110 - as above
+            if not _same_nested(x, y):
+                return False
+        return True
     return a == b and not isinstance(b, dict | list)
+
+
+def _same_flat(a: Any, b: Any) -> bool:
+    """`_same` with a stack of pairs instead of recursion: any depth, somewhat slower."""
+    pairs = [(a, b)]
+    while pairs:
+        a, b = pairs.pop()
+        if a is b:
+            continue
+        if type(a) is bool or type(b) is bool:
+            if type(a) is not type(b) or a != b:
+                return False
+        elif isinstance(a, dict):
+            if not isinstance(b, dict) or a.keys() != b.keys():
+                return False
+            pairs.extend([(v, b[k]) for k, v in a.items()])
+        elif isinstance(a, list):
+            if not isinstance(b, list) or len(a) != len(b):
+                return False
+            pairs.extend(zip(a, b, strict=True))
+        elif isinstance(b, dict | list) or a != b:
+            return False
+    return True
 
 
 def encode_string(value: str) -> str:
@@ -346,27 +439,30 @@ def dump_value(value: Any, layout: Layout, indent_prefix: str, multiline: bool) 
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(f"{value!r} cannot be written as JSON")
         return float.__repr__(value)
+    # One Python frame per nesting level (list comprehensions are inlined; a generator inside join() would
+    # add a frame and C stack per level), so values MAX_DEPTH levels deep fit the interpreter's stack.
     if isinstance(value, dict):
         if not value:
             return "{}"
-        pairs = [(encode_string(k) + layout.colon, v) for k, v in value.items()]
-        return _dump_container("{", "}", pairs, layout, indent_prefix, multiline)
-    if isinstance(value, list | tuple):
+        opener, closer = "{", "}"
+        heads = [encode_string(k) + layout.colon for k in value]
+        items = list(value.values())
+    elif isinstance(value, list | tuple):
         if not value:
             return "[]"
-        return _dump_container("[", "]", [("", v) for v in value], layout, indent_prefix, multiline)
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
-
-
-def _dump_container(opener: str, closer: str, pairs: list[tuple[str, Any]], layout: Layout,
-                    indent_prefix: str, multiline: bool) -> str:
+        opener, closer = "[", "]"
+        heads = [""] * len(value)
+        items = list(value)
+    else:
+        raise TypeError(f"{type(value).__name__} is not a JSON value")
     if multiline:
         inner = indent_prefix + layout.indent
-        body = ("," + layout.newline + inner).join(
-            head + dump_value(v, layout, inner, True) for head, v in pairs)
+        texts = [dump_value(v, layout, inner, True) for v in items]
+        body = ("," + layout.newline + inner).join([head + text for head, text in zip(heads, texts, strict=True)])
         return f"{opener}{layout.newline}{inner}{body}{layout.newline}{indent_prefix}{closer}"
+    texts = [dump_value(v, layout, indent_prefix, False) for v in items]
     sep = "," + layout.item_sep
-    return opener + sep.join(head + dump_value(v, layout, indent_prefix, False) for head, v in pairs) + closer
+    return opener + sep.join([head + text for head, text in zip(heads, texts, strict=True)]) + closer
 
 
 def _indent_of(lead: str | None) -> str:
@@ -612,7 +708,10 @@ class CanvasText:
                 raise LayoutParseError(start, "a canvas must be a JSON object, not an array", body)
             _expect_value(body, start)
             raise LayoutParseError(start, "a canvas must be a JSON object", body)
-        root, end = _parse_container(body, start, True)
+        try:
+            root, end = _parse_container(body, start, True)
+        except RecursionError:  # the C scanner follows about a thousand levels, then gives up
+            raise LayoutTooDeepError(body) from None
         tail = _ws(body, end)
         if tail != len(body):
             raise LayoutParseError(tail, "unexpected text after the canvas object", body)

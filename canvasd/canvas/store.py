@@ -15,7 +15,7 @@ import threading
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import xxhash
 from cachetools import TTLCache
@@ -23,8 +23,9 @@ from cachetools import TTLCache
 from canvasd.canvas.codec import CanvasCodec, parse_canvas_text
 from canvasd.canvas.layout import CanvasText
 from canvasd.canvas.model import document_problems
+from canvasd.canvas.vaults import path_refusal
 from canvasd.config import ReadCacheSettings
-from canvasd.errors import CanvasdError, CanvasNotFoundError, CanvasPathError, Problem
+from canvasd.errors import CanvasdError, CanvasPathError, Problem
 from canvasd.metrics import Metrics
 from canvasd.types import JSONObject, Signature
 
@@ -99,23 +100,46 @@ class CanvasSnapshot:
         return len(self.raw) * factor + 512
 
 
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _refuse_irregular(path: Path, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise CanvasPathError(path, "it is a directory" if stat.S_ISDIR(st.st_mode) else
+                              "not a regular file (a FIFO, socket or device is never opened)")
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; anything else is refused before it is opened.
+
+    A FIFO would block the open until some writer came (O_NONBLOCK too, in case it is swapped in between the
+    stat and the open; it changes nothing for a regular file). OSErrors the path causes become their
+    canvasd errors; the system's own failures (EMFILE, EIO) are raised as they are.
+    """
+    try:
+        _refuse_irregular(path, os.stat(path))
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        refusal = path_refusal(path, exc)
+        if refusal is None:
+            raise
+        raise refusal from None
+    try:
+        _refuse_irregular(path, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def read_snapshot(path: Path, codec: CanvasCodec, metrics: Metrics) -> tuple[CanvasSnapshot, bool]:
     """Read a canvas from disk; also says whether the file stayed unchanged while it was read."""
     for _ in range(_READ_ATTEMPTS):
         started = time.time_ns()
-        try:
-            with open(path, "rb") as f:
-                before = os.fstat(f.fileno())
-                if not stat.S_ISREG(before.st_mode):
-                    raise CanvasPathError(path, "not a regular file")
-                raw = f.read()
-                after = os.fstat(f.fileno())
-        except FileNotFoundError:
-            raise CanvasNotFoundError(path) from None
-        except IsADirectoryError:
-            raise CanvasPathError(path, "is a directory") from None
-        except PermissionError as exc:
-            raise CanvasPathError(path, f"cannot be read ({exc.strerror})") from None
+        with open_regular(path) as f:
+            before = os.fstat(f.fileno())
+            raw = f.read()
+            after = os.fstat(f.fileno())
         metrics.disk_reads.inc()
         sig = signature_of(after)
         if sig == signature_of(before) and len(raw) == after.st_size:
@@ -210,10 +234,15 @@ class CachedCanvasStore:
     def _read(self, path: Path, parse: bool) -> CanvasSnapshot:
         key = os.fspath(path)
         try:
-            sig = signature_of(os.stat(key))
-        except FileNotFoundError:
+            st = os.stat(key)
+        except OSError as exc:
             self.invalidate(path)
-            raise CanvasNotFoundError(path) from None
+            refusal = path_refusal(path, exc)
+            if refusal is None:
+                raise
+            raise refusal from None
+        _refuse_irregular(path, st)
+        sig = signature_of(st)
         with self._lock:
             entry = self._cache.get(key)
         if entry is not None and entry.signature == sig and self._still_valid(entry):
@@ -256,9 +285,9 @@ class CachedCanvasStore:
             return True
         started = time.time_ns()
         try:
-            with open(entry.path, "rb") as f:
+            with open_regular(entry.path) as f:
                 same = f.read() == entry.raw and signature_of(os.fstat(f.fileno())) == entry.signature
-        except OSError:
+        except (OSError, CanvasdError):
             return False
         self.metrics.disk_reads.inc()
         if same:

@@ -8,26 +8,38 @@ a canvas the same way.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from canvasd.errors import CanvasPathError, InvalidPathError, VaultMissingError, VaultNotFoundError
+from canvasd.errors import (
+    CanvasdError,
+    CanvasNotFoundError,
+    CanvasPathError,
+    InvalidPathError,
+    VaultMissingError,
+    VaultNotFoundError,
+)
 
 CANVAS_SUFFIX = ".canvas"
 OBSIDIAN_DIR = ".obsidian"
+NAME_MAX = 255  # bytes in one file name, where the file system does not say (pathconf)
+PATH_MAX = 4096  # bytes in a whole path, terminating NUL included, where the file system does not say
+TEMP_ROOM = 40  # a commit's temp file name may be this much longer than the canvas's (atomic.temp_name)
 
 
 class Vault:
     """A named folder of canvases."""
 
-    __slots__ = ("_real_root", "name", "root")
+    __slots__ = ("_limits", "_real_root", "name", "root")
 
     def __init__(self, name: str, root: Path) -> None:
         self.name = name
         self.root = root  # absolute, as configured (it may be a symlink, or missing for a while)
         self._real_root = os.path.realpath(root)
+        self._limits: tuple[int, int] | None = None
 
     def real_root(self) -> str:
         """The vault folder with symlinks resolved (kept; `refresh` after the folder was replaced)."""
@@ -36,6 +48,22 @@ class Vault:
     def refresh(self) -> None:
         """Resolve the folder again (it was removed and re-created, maybe as a different symlink)."""
         self._real_root = os.path.realpath(self.root)
+        self._limits = None
+
+    def name_limits(self) -> tuple[int, int]:
+        """(NAME_MAX, PATH_MAX) of the vault's file system, in bytes (asked once, defaults if it cannot say)."""
+        if self._limits is None:
+            limits = []
+            for name, default in (("PC_NAME_MAX", NAME_MAX), ("PC_PATH_MAX", PATH_MAX)):
+                try:
+                    value = os.pathconf(self._real_root, name)
+                except (OSError, ValueError):
+                    value = -1
+                limits.append(value if value > 0 else default)
+            if not os.path.isdir(self._real_root):
+                return limits[0], limits[1]  # the folder is away: ask again once it is back
+            self._limits = (limits[0], limits[1])
+        return self._limits
 
     def exists(self) -> bool:
         """Whether the vault folder is there now (it may be on a removable drive)."""
@@ -61,7 +89,8 @@ class Vault:
             raise CanvasPathError(relative, "nothing under .obsidian/ is served or written")
         if not parts[-1].endswith(CANVAS_SUFFIX) or parts[-1] == CANVAS_SUFFIX:
             raise CanvasPathError(relative, "only .canvas files are served and written")
-        real, st = self._walk(parts)
+        self._check_lengths(relative, parts)
+        real, st = self._walk(relative, parts)
         root = self._real_root
         if not real.startswith(root + os.sep):
             raise CanvasPathError(relative, "it resolves to a file outside the vault")
@@ -71,19 +100,46 @@ class Vault:
             raise CanvasPathError(relative, "it is a symlink to a file that is not a .canvas file")
         return Path(real), st
 
-    def _walk(self, parts: list[str]) -> tuple[str, os.stat_result | None]:
+    def _check_lengths(self, relative: str, parts: list[str]) -> None:
+        """Refuse a path the file system cannot hold (NAME_MAX per segment, PATH_MAX in all) before any syscall
+        sees it; the whole-path limit keeps room for the temp file a commit writes next to the canvas."""
+        name_max, path_max = self.name_limits()
+        try:
+            sizes = [len(os.fsencode(part)) for part in parts]
+        except UnicodeEncodeError:  # a lone surrogate (only callers in Python can pass one)
+            raise InvalidPathError(relative, "it is not valid Unicode text") from None
+        longest = max(sizes)
+        if longest > name_max:
+            raise InvalidPathError(relative, f"a path segment is {longest} bytes; the file system allows {name_max}")
+        total = len(os.fsencode(self._real_root)) + sum(sizes) + len(sizes)
+        allowed = path_max - 1 - TEMP_ROOM
+        if total > allowed:
+            raise InvalidPathError(relative, f"the full path in the vault's folder is {total} bytes; the file system "
+                                   f"allows {allowed} (PATH_MAX {path_max}, less room for a temp file)")
+
+    def _walk(self, relative: str, parts: list[str]) -> tuple[str, os.stat_result | None]:
         """The real path of root/parts: one lstat per component below the (already real) root, and a full
-        realpath only when a component is a symlink or missing. Usually one lstat for a top-level canvas."""
+        realpath only when a component is a symlink or missing. Usually one lstat for a top-level canvas.
+
+        A path that can never be read nor written (a file where a folder should be, a folder that cannot be
+        entered, a symlink loop) is refused here, with the component to blame."""
         path = self._real_root
         st: os.stat_result | None = None
-        for part in parts:
+        last = len(parts) - 1
+        for i, part in enumerate(parts):
             path = path + os.sep + part
             try:
                 st = os.lstat(path)
-            except OSError:
+            except FileNotFoundError:
                 st = None
+            except OSError as exc:
+                raise _component_refusal(relative, parts, i, exc) from None
             if st is None or stat.S_ISLNK(st.st_mode):
-                return os.path.realpath(self._real_root + os.sep + os.sep.join(parts)), None
+                real = os.path.realpath(self._real_root + os.sep + os.sep.join(parts))
+                _check_reachable(relative, real)
+                return real, None
+            if i < last and not stat.S_ISDIR(st.st_mode):
+                raise CanvasPathError(relative, f"'{'/'.join(parts[:i + 1])}' is a file, not a folder")
         return path, st if st is not None and stat.S_ISREG(st.st_mode) else None
 
     def relative(self, path: str | os.PathLike[str]) -> str | None:
@@ -112,11 +168,79 @@ class Vault:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
                 elif entry.name.endswith(CANVAS_SUFFIX):
+                    try:
+                        regular = entry.is_file()  # a FIFO, socket or device is never opened (a FIFO would block)
+                    except OSError:
+                        regular = False  # a symlink loop, a link into a folder that cannot be entered
+                    if not regular:
+                        continue
                     relative = os.path.relpath(entry.path, root).replace(os.sep, "/")
+                    if not is_text(relative):
+                        continue  # a name in bytes that are not UTF-8: no URL or JSON answer can name it
                     try:
                         yield relative, self.resolve(relative)
-                    except CanvasPathError:
-                        continue  # a symlink leading out of the vault is not listed
+                    except (CanvasdError, OSError):
+                        continue  # a symlink leading out of the vault, a path too long to write: not listed
+
+
+def is_text(path: str) -> bool:
+    """Whether a path from the file system is UTF-8 text (names in other bytes decode to lone surrogates,
+    which no URL, JSON answer or event can carry)."""
+    if path.isascii():
+        return True
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def path_refusal(path: str | os.PathLike[str], exc: OSError) -> CanvasdError | None:
+    """The client's error for an OSError its path caused (None: the system failed, not the path)."""
+    code = exc.errno
+    if code == errno.ENOENT:
+        return CanvasNotFoundError(path)
+    if code == errno.ENAMETOOLONG:
+        return InvalidPathError(path, "it is longer than the file system allows")
+    if code == errno.ELOOP:
+        return CanvasPathError(path, "its symlinks form a loop")
+    if code == errno.ENOTDIR:
+        return CanvasPathError(path, "a folder on its path is a file")
+    if code == errno.EISDIR:
+        return CanvasPathError(path, "it is a directory")
+    if code in (errno.EACCES, errno.EPERM):
+        return CanvasPathError(path, f"the file system refused access ({exc.strerror})")
+    if code in (errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):  # what opening a socket or device gives
+        return CanvasPathError(path, "not a regular file")
+    return None
+
+
+def _component_refusal(relative: str, parts: list[str], i: int, exc: OSError) -> CanvasdError:
+    """Why lstat of parts[i] failed, naming the folder to blame where one is."""
+    folder = f"the folder '{'/'.join(parts[:i])}'" if i else "the vault folder"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return CanvasPathError(relative, f"{folder} cannot be entered ({exc.strerror})")
+    if exc.errno == errno.ENOTDIR:
+        return CanvasPathError(relative, f"{folder} is a file, not a folder")
+    refusal = path_refusal(relative, exc)
+    if refusal is None or isinstance(refusal, CanvasNotFoundError):
+        raise exc
+    return refusal
+
+
+def _check_reachable(relative: str, real: str) -> None:
+    """Refuse a resolved path no read or write can reach (missing is fine: a PUT creates it)."""
+    try:
+        os.stat(real)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        refusal = path_refusal(relative, exc)
+        if refusal is None or isinstance(refusal, CanvasNotFoundError):
+            return  # the read or the write reports it
+        if exc.errno == errno.ENAMETOOLONG:
+            refusal = InvalidPathError(relative, "its symlinks lead to a path longer than the file system allows")
+        raise refusal from None
 
 
 def _clean_parts(relative: str) -> list[str]:

@@ -8,11 +8,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from canvasd.canvas.layout import MAX_DEPTH, exceeds_depth
 from canvasd.errors import (
     BadParameterError,
     BadPreconditionError,
     BodyInvalidJsonError,
     BodyMissingError,
+    BodyTooDeepError,
     BodyTooLargeError,
     UnsupportedMediaTypeError,
 )
@@ -70,7 +72,10 @@ def wants_wait(request: Request) -> bool:
 
 
 async def read_json_body(request: Request, limit: int) -> Any:
-    """The request body parsed as JSON; 413 over `limit`, 415 for other media types, 400 when malformed."""
+    """The request body parsed as JSON; 413 over `limit`, 415 for other media types, 400 when malformed or
+    nested deeper than MAX_DEPTH (what the engine compares and renders recursively is refused before it is
+    queued). A client that disconnects mid-body raises starlette's ClientDisconnect (app.py answers it quietly).
+    """
     content_type = request.headers.get("content-type")
     if content_type is not None:
         media = content_type.split(";", 1)[0].strip().lower()
@@ -90,6 +95,13 @@ async def read_json_body(request: Request, limit: int) -> Any:
     if not body:
         raise BodyMissingError()
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc) or "recursion limit" in str(exc):  # orjson stops at 1024 levels
+            raise BodyTooDeepError(MAX_DEPTH) from None
         raise BodyInvalidJsonError(str(exc)) from None
+    # Fewer brackets than levels allowed (counted at C speed, strings included) cannot nest too deep: most
+    # bodies skip the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and exceeds_depth(value, MAX_DEPTH):
+        raise BodyTooDeepError(MAX_DEPTH)
+    return value

@@ -7,7 +7,7 @@ import time
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,6 +58,7 @@ def build_app(ctx: ApiContext, *, token: str | None = None) -> ASGIApp:
     app = Starlette(routes=routes(), exception_handlers={
         CanvasdError: errors.canvasd_error,
         HTTPException: errors.http_error,
+        ClientDisconnect: errors.client_disconnected,
         Exception: errors.unexpected_error,
     })
     app.state.ctx = ctx

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from canvasd.canvas import CanvasSnapshot, CommitResult, Delete, Patch, Replace, WriteRequest
+from canvasd.canvas.atomic import write_error
 from canvasd.canvas.vaults import Vault
 from canvasd.errors import (
     BodyNotCanvasError,
@@ -73,7 +74,7 @@ def _list(ctx: ApiContext, vault: Vault) -> list[dict[str, Any]]:
         except CanvasNotFoundError:
             continue
         except CanvasdError as exc:
-            row["error"] = str(exc)
+            row["error"] = str(exc).replace(str(path), relative)  # the vault path, not where the vault lives
         rows.append(row)
     return rows
 
@@ -121,9 +122,12 @@ async def put_canvas(request: Request) -> Response:
     if not isinstance(document, dict):
         raise BodyNotCanvasError(type(document).__name__)
     version = await _precondition(ctx, request, path)
-    if not path.parent.is_dir():  # a new canvas in a new folder, as Obsidian allows; resolve() vetted the path
+    if not os.path.isdir(path.parent):  # a new canvas in a new folder, as Obsidian allows; resolve() vetted the path
         vault.require()
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        try:
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, a folder that cannot be written (changed since resolve())
+            raise write_error(path, exc) from None
     return await _write(ctx, request, vault, relative, path, Replace(document, if_version=version))
 
 

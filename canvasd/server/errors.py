@@ -67,6 +67,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(error, headers=exc.headers)
 
 
+CLIENT_CLOSED = 499
+"""The status noted (metrics, never sent) for a request whose client went away before it was complete: a
+4xx as nginx has it, so a client hanging up never counts as a failure of the daemon."""
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client closed its connection while sending its body: nothing was done and nobody is listening."""
+    log.info("client went away during %s %s before its body arrived; nothing was done", request.method,
+             request.url.path)
+    return Response(status_code=CLIENT_CLOSED)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug: logged with its traceback, answered 500 without internals."""
     log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)

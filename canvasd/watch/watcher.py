@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from canvasd.canvas.vaults import CANVAS_SUFFIX, Vault, VaultRegistry
+from canvasd.canvas.vaults import CANVAS_SUFFIX, Vault, VaultRegistry, is_text
 from canvasd.config import WatcherSettings
 from canvasd.errors import CanvasdError, CanvasNotFoundError, VaultMissingError
 from canvasd.metrics import Metrics
@@ -96,7 +96,10 @@ class _VaultEvents:
         """A `.canvas` file in the vault, not inside a hidden folder (.obsidian, .trash) nor hidden itself."""
         if not path.startswith(self._prefix) or not path.endswith(CANVAS_SUFFIX):
             return False
-        return not any(part.startswith(".") for part in path[len(self._prefix):].split(os.sep))
+        relative = path[len(self._prefix):]
+        if not is_text(relative):
+            return False  # a name that is not UTF-8 cannot be named in an event (nor served)
+        return not any(part.startswith(".") for part in relative.split(os.sep))
 
 
 class CanvasWatcher:

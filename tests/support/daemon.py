@@ -62,11 +62,13 @@ class DaemonProcess:
 
     `base` holds the data folder, the config file, the log and (unless `vaults` names others) the vault "v"
     (`self.vault`). `config` is merged over TEST_DEFAULTS, or with `test_defaults=False` written as it is
-    (None: no config file). `label` names it in errors (default: the folder's name).
+    (None: no config file). `label` names it in errors (default: the folder's name). `nofile` starts it with that
+    RLIMIT_NOFILE, (soft, hard) or one number for both.
     """
 
     def __init__(self, base: Path, *, config: dict[str, Any] | None = None, vaults: dict[str, Path] | None = None,
-                 extra_args: list[str] | None = None, test_defaults: bool = True, label: str | None = None) -> None:
+                 extra_args: list[str] | None = None, test_defaults: bool = True, label: str | None = None,
+                 nofile: int | tuple[int, int] | None = None) -> None:
         import httpx
 
         self.base = base
@@ -94,6 +96,7 @@ class DaemonProcess:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CANVASD_")}
         self.env.update(XDG_RUNTIME_DIR=str(self.runtime), XDG_DATA_HOME=str(self.data), PYTHONUNBUFFERED="1")
         self.extra_args = extra_args or []
+        self.nofile = (nofile, nofile) if isinstance(nofile, int) else nofile
         self.proc: subprocess.Popen[bytes] | None = None
         self._ps: psutil.Process | None = None
         self.log_path = base / "daemon.log"
@@ -117,7 +120,7 @@ class DaemonProcess:
         with self.log_path.open("ab") as log:
             started = time.perf_counter()
             self.proc = subprocess.Popen(self.command(), env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT)
+                                         stderr=subprocess.STDOUT, preexec_fn=self._limits())
         self._ps = None
         deadline = started + timeout
         while time.perf_counter() < deadline:
@@ -157,6 +160,15 @@ class DaemonProcess:
             self.proc.wait()
             raise
         return time.perf_counter() - started
+
+    def _limits(self) -> Callable[[], None] | None:
+        """What the child runs before exec: set RLIMIT_NOFILE when `nofile` was given."""
+        if self.nofile is None:
+            return None
+        import resource
+
+        limits = self.nofile
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits)
 
     @property
     def returncode(self) -> int | None:
