@@ -166,7 +166,9 @@ class AlertSettings(Section):
 
     latency_p95_ms: float = Field(500.0, gt=0, description="Request latency p95 above this raises an alert.")
     error_rate: float = Field(0.01, ge=0, le=1, description="Share of 5xx answers above this raises an alert.")
-    cache_hit_rate: float = Field(0.8, ge=0, le=1, description="Read-cache hit rate below this raises an alert.")
+    cache_hit_rate: float = Field(
+        0.8, ge=0, le=1, description="Read-cache hit rate on repeat reads (each canvas's first read since the start "
+        "left out) below this raises an alert.")
     job_p95_s: float = Field(5.0, gt=0, description="Job duration p95 above this raises an alert.")
     min_requests: int = Field(20, ge=1, description="Recent requests (or reads, or jobs) needed before judging.")
 

@@ -9,9 +9,10 @@ OpenAPI document.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator, Mapping
 from os import PathLike
-from typing import Any, ClassVar, dataclass_transform
+from typing import Any, ClassVar, Self, dataclass_transform
 
 PathText = str | PathLike[str]
 """A path field: given as a `Path` or text, kept as text (errors show paths as the user wrote them)."""
@@ -49,6 +50,14 @@ class CanvasdError(Exception):
         return {field.name: _plain(getattr(self, field.name))
                 for field in dataclasses.fields(self)  # type: ignore[arg-type]
                 if field.metadata.get("detail", True)}
+
+    def naming(self, path: PathText, shown: str) -> Self:
+        """This error with `shown` (the vault-relative path a client knows) in every path field that holds
+        `path` (where the file lives on disk): what leaves the daemon never says where a vault lives."""
+        real = os.fspath(path)
+        changes = {field.name: shown for field in dataclasses.fields(self)  # type: ignore[arg-type]
+                   if getattr(self, field.name) == real}
+        return dataclasses.replace(self, **changes) if changes else self  # type: ignore[type-var]
 
 
 class _Attributes(Mapping[str, Any]):

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+Optimization = Literal["read_cache", "batch_writer", "json_engine"]
+"""An optimisation with a plain path to fall back on: the `optimization` label of `optimization_fallbacks`."""
+
+EmbeddingSource = Literal["memory", "table", "query"]
+"""Where a vector was found instead of embedded: the `source` label of `embedding_cache_hits`."""
+
+_SAMPLE_SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"),
+                    "summary": ("", "_count", "_sum", "_created"), "gauge": ("",), "info": ("_info",)}
+
+
+def read(metric: Counter | Gauge, **labels: str) -> float:
+    """The value of a counter or gauge now: of the series `labels` names (all of the metric's label names, else
+    ValueError; 0 until it is first counted), or without labels the sum over every series. Code reads metrics
+    through their objects (`read(metrics.read_cache_hits)`), so a misspelt metric is an AttributeError at once."""
+    target = metric.labels(**labels) if labels else metric
+    return sum(sample.value for family in target.collect() for sample in family.samples
+               if sample.name in (family.name, family.name + "_total"))
 
 
 class Metrics:
@@ -13,6 +33,10 @@ class Metrics:
         r = self.registry
         self.read_cache_hits = Counter("canvasd_read_cache_hits", "Canvas reads served from the cache.", registry=r)
         self.read_cache_misses = Counter("canvasd_read_cache_misses", "Canvas reads that went to disk.", registry=r)
+        self.read_cache_cold_misses = Counter(
+            "canvasd_read_cache_cold_misses",
+            "Misses that were a canvas's first read since the start, which no cache can serve (also counted in "
+            "canvasd_read_cache_misses).", registry=r)
         self.read_cache_evictions = Counter(
             "canvasd_read_cache_evictions", "Cache entries dropped to respect max_entries or max_bytes.", registry=r)
         self.read_cache_revalidations = Counter(
@@ -124,6 +148,18 @@ class Metrics:
             "canvasd_memory_sync_seconds", "Time to bring one canvas's part of the graph up to date.",
             buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0), registry=r)
 
+    def fallback(self, optimization: Optimization) -> None:
+        """Count one request served by the plain path because `optimization`'s path raised unexpectedly."""
+        self.optimization_fallbacks.labels(optimization).inc()
+
     def value(self, name: str, **labels: str) -> float:
-        """Current value of a sample by its exposed name (e.g. `canvasd_read_cache_hits_total`)."""
-        return self.registry.get_sample_value(name, labels) or 0.0
+        """Current value of a sample by its exposed name (e.g. `canvasd_read_cache_hits_total`), for tests and
+        benchmarks (canvasd itself uses `read`). 0 for a series not counted yet; a name no metric of the registry
+        exposes raises KeyError, so a misspelt name fails instead of reading 0."""
+        value = self.registry.get_sample_value(name, labels)
+        if value is not None:
+            return value
+        if not any(name == family.name + suffix for family in self.registry.collect()
+                   for suffix in _SAMPLE_SUFFIXES.get(family.type, ("",))):
+            raise KeyError(f"no metric exposes a sample named {name!r}")
+        return 0.0

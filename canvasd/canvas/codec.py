@@ -89,7 +89,7 @@ class CanvasCodec:
             # plain parser accepts the file, serve it from there; if not, its error is the one to report.
             document = _load_plain(raw, path)
             log.warning("orjson rejected canvas %s that json accepts; served by the plain parser", path)
-            self._metrics.optimization_fallbacks.labels("json_engine").inc()
+            self._metrics.fallback("json_engine")
             return document
         if not isinstance(document, dict):
             raise CanvasParseError(path, 1, 1, f"a canvas must be a JSON object, not {type(document).__name__}")

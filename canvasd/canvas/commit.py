@@ -31,6 +31,7 @@ from canvasd.errors import (
     CanvasParseError,
     CanvasPathError,
     CanvasValidationError,
+    CanvasWriteError,
     OpFormatError,
     Problem,
 )
@@ -146,6 +147,9 @@ def commit_requests(path: Path, requests: list[WriteRequest], store: CanvasStore
             metrics.external_edit_retries.inc()
             store.invalidate(path)
             continue
+        except CanvasWriteError:  # the file system refused the commit (disk full, permissions, read-only)
+            metrics.write_failures.inc()
+            raise
         except RecursionError:
             # Content nested too deeply to compare or render (files the parsers cannot follow are refused as
             # CanvasTooDeepError before this; HTTP bodies beyond MAX_DEPTH never get here): only a request's

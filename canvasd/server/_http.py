@@ -20,6 +20,7 @@ from canvasd.errors import (
 )
 
 JSON_TYPE = "application/json"
+_UTF8_BOM = b"\xef\xbb\xbf"  # RFC 8259 lets a parser ignore it; canvases saved by some editors start with one
 
 
 class JSONResponse(Response):
@@ -91,7 +92,7 @@ async def read_json_body(request: Request, limit: int) -> Any:
         if size > limit:
             raise BodyTooLargeError(limit)
         chunks.append(chunk)
-    body = b"".join(chunks)
+    body = b"".join(chunks).removeprefix(_UTF8_BOM)  # a canvas GET served with its BOM is taken back as served
     if not body:
         raise BodyMissingError()
     try:

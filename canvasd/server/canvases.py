@@ -74,7 +74,7 @@ def _list(ctx: ApiContext, vault: Vault) -> list[dict[str, Any]]:
         except CanvasNotFoundError:
             continue
         except CanvasdError as exc:
-            row["error"] = str(exc).replace(str(path), relative)  # the vault path, not where the vault lives
+            row["error"] = str(exc.naming(path, relative))  # the vault path, not where the vault lives
         rows.append(row)
     return rows
 

@@ -171,7 +171,8 @@ _SCHEMAS: dict[str, Any] = {
             "uptime_s": {"type": "number"},
             "requests": {"type": "object", "required": ["total", "per_second", "errors", "error_rate", "in_flight",
                                                         "latency_ms"]},
-            "cache": {"type": "object", "required": ["hits", "misses", "hit_rate", "entries", "bytes"]},
+            "cache": {"type": "object", "required": ["hits", "misses", "cold_misses", "hit_rate", "warm_hit_rate",
+                                                     "entries", "bytes"]},
             "writes": {"type": "object", "required": ["requests", "logical_ops", "physical_writes"]},
             "jobs": {"type": "object"}, "events": {"type": "object"},
             "optimizations": {"type": "object", "additionalProperties": {

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from canvasd import __version__
+from canvasd.metrics import read
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
 from canvasd.subsystem import Phase
@@ -71,7 +72,7 @@ async def summary(request: Request) -> Response:
     jobs = ctx.scheduler.jobs()
     job_view = {"limit": jobs["limit"], "max": jobs["max"], "running": len(jobs["running"]),
                 "queued": len(jobs["queued"])}
-    events = {"cursor": ctx.feed.cursor, "clients": int(ctx.metrics.value("canvasd_event_stream_clients"))}
+    events = {"cursor": ctx.feed.cursor, "clients": int(read(ctx.metrics.event_clients))}
     return JSONResponse(ctx.summary.summary(jobs=job_view, job_p95=ctx.scheduler.job_p95_seconds(),
                                             events=events))
 
@@ -79,4 +80,5 @@ async def summary(request: Request) -> Response:
 async def alerts(request: Request) -> Response:
     """GET /v1/metrics/alerts"""
     ctx = _ctx(request)
-    return JSONResponse(ctx.summary.alerts(job_p95=ctx.scheduler.job_p95_seconds()))
+    return JSONResponse(ctx.summary.alerts(job_p95=ctx.scheduler.job_p95_seconds(),
+                                           job_count=ctx.scheduler.recent_count()))

@@ -10,12 +10,16 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from canvasd.config import Settings
-from canvasd.metrics import Metrics
+from canvasd.index.query import SEARCH_MODES
+from canvasd.index.time_routing import Route
+from canvasd.metrics import EmbeddingSource, Metrics, Optimization, read
 
 _WINDOW = 4096  # most recent requests kept for percentiles
+_FILTER_ROUTES: tuple[Route, ...] = tuple(route for route in get_args(Route) if route != "none")
+"""The time-range routes of a search that has a time range (prefilter, postfilter)."""
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -68,11 +72,27 @@ class RequestWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class _Reads:
+    """The read cache's counters at one moment (or their growth between two)."""
+
+    hits: float
+    misses: float
+    cold: float  # misses on a canvas's first read since the start: compulsory, no cache can serve them
+
+    def since(self, old: _Reads) -> _Reads:
+        return _Reads(self.hits - old.hits, self.misses - old.misses, self.cold - old.cold)
+
+    def hit_rate(self, *, warm: bool) -> tuple[float | None, float]:
+        """(hit rate or None without reads, reads); `warm` leaves out the cold misses."""
+        reads = self.hits + self.misses - (self.cold if warm else 0.0)
+        return (self.hits / reads if reads > 0 else None), reads
+
+
+@dataclass(frozen=True, slots=True)
 class _Snapshot:
     at: float
     requests: int
-    hits: float
-    misses: float
+    reads: _Reads
 
 
 class SummaryBuilder:
@@ -88,100 +108,109 @@ class SummaryBuilder:
 
     def snapshot(self) -> None:
         """Sample the counters (a periodic job calls this) so rates cover the last interval."""
-        value = self.metrics.value
-        self._snapshots.append(_Snapshot(time.monotonic(), self.window.total,
-                                         value("canvasd_read_cache_hits_total"),
-                                         value("canvasd_read_cache_misses_total")))
+        self._snapshots.append(_Snapshot(time.monotonic(), self.window.total, self._reads()))
 
-    def _rates(self) -> tuple[float, float | None]:
-        """Requests per second and cache hit rate since the older sample (falls back to lifetime)."""
+    def _reads(self) -> _Reads:
+        m = self.metrics
+        return _Reads(read(m.read_cache_hits), read(m.read_cache_misses), read(m.read_cache_cold_misses))
+
+    def _per_second(self) -> float:
+        """Requests per second since the older sample."""
         old = self._snapshots[0]
-        value = self.metrics.value
-        hits = value("canvasd_read_cache_hits_total")
-        misses = value("canvasd_read_cache_misses_total")
-        elapsed = max(time.monotonic() - old.at, 1e-9)
-        per_second = (self.window.total - old.requests) / elapsed
-        recent_reads = (hits - old.hits) + (misses - old.misses)
-        if recent_reads >= self.settings.alerts.min_requests:
-            return per_second, (hits - old.hits) / recent_reads
-        total_reads = hits + misses
-        return per_second, (hits / total_reads if total_reads else None)
+        return (self.window.total - old.requests) / max(time.monotonic() - old.at, 1e-9)
+
+    def _hit_rate(self, now: _Reads, *, warm: bool) -> tuple[float | None, float]:
+        """(cache hit rate, reads it is drawn from) since the older sample when that saw `alerts.min_requests`
+        reads, else over the lifetime. `warm`: of repeat reads only, leaving out each canvas's first read since the
+        start, which every fresh daemon must make (the rate a bigger or better cache could change)."""
+        recent = now.since(self._snapshots[0].reads).hit_rate(warm=warm)
+        if recent[1] >= self.settings.alerts.min_requests:
+            return recent
+        return now.hit_rate(warm=warm)
+
+    def _fallbacks(self, optimization: Optimization) -> int:
+        return int(read(self.metrics.optimization_fallbacks, optimization=optimization))
+
+    def _vectors_found(self, *sources: EmbeddingSource) -> int:
+        return int(sum(read(self.metrics.embedding_cache_hits, source=source) for source in sources))
+
+    def _searches(self, route: Route) -> int:
+        return int(sum(read(self.metrics.index_searches, mode=mode, route=route) for mode in SEARCH_MODES))
 
     def summary(self, *, jobs: dict[str, Any] | None = None, job_p95: float | None = None,
                 events: dict[str, Any] | None = None) -> dict[str, Any]:
         """The whole summary document."""
-        value = self.metrics.value
+        m = self.metrics
         stats = self.window.stats()
-        per_second, hit_rate = self._rates()
-        write_requests = value("canvasd_canvas_write_requests_total")
-        physical = value("canvasd_canvas_physical_writes_total")
-        hits = value("canvasd_read_cache_hits_total")
+        reads = self._reads()
+        hit_rate, _ = self._hit_rate(reads, warm=False)
+        warm_hit_rate, _ = self._hit_rate(reads, warm=True)
+        write_requests = read(m.write_requests)
+        physical = read(m.physical_writes)
         s = self.settings
         return {
             "uptime_s": round(time.time() - self.started, 3),
             "requests": {
                 "total": self.window.total,
-                "per_second": round(per_second, 3),
+                "per_second": round(self._per_second(), 3),
                 "errors": self.window.server_errors,
                 "client_errors": self.window.client_errors,
                 "error_rate": round(stats["error_rate"], 6),
-                "in_flight": int(value("canvasd_http_requests_in_flight")),
+                "in_flight": int(read(m.http_in_flight)),
                 "latency_ms": stats["latency_ms"],
                 "window": stats["count"],
             },
             "cache": {
-                "hits": int(hits),
-                "misses": int(value("canvasd_read_cache_misses_total")),
+                "hits": int(reads.hits),
+                "misses": int(reads.misses),
+                "cold_misses": int(reads.cold),
                 "hit_rate": None if hit_rate is None else round(hit_rate, 4),
-                "entries": int(value("canvasd_read_cache_entries")),
-                "bytes": int(value("canvasd_read_cache_bytes")),
+                "warm_hit_rate": None if warm_hit_rate is None else round(warm_hit_rate, 4),
+                "entries": int(read(m.read_cache_entries)),
+                "bytes": int(read(m.read_cache_bytes)),
             },
             "writes": {
                 "requests": int(write_requests),
-                "logical_ops": int(value("canvasd_canvas_logical_ops_total")),
+                "logical_ops": int(read(m.logical_ops)),
                 "physical_writes": int(physical),
-                "conflicts": int(value("canvasd_canvas_write_conflicts_total")),
-                "failures": int(value("canvasd_canvas_write_failures_total")),
+                "conflicts": int(read(m.write_conflicts)),
+                "failures": int(read(m.write_failures)),
             },
             "jobs": {**(jobs or {}), "p95_s": job_p95},
             "events": events or {},
             "optimizations": {
                 "read_cache": {"enabled": s.read_cache.enabled,
-                               "saved": {"disk_reads": int(hits)}},
+                               "saved": {"disk_reads": int(reads.hits)}, "fallbacks": self._fallbacks("read_cache")},
                 "batch_writer": {"enabled": s.batch_writer.enabled,
-                                 "saved": {"physical_writes": max(0, int(write_requests - physical))}},
+                                 "saved": {"physical_writes": max(0, int(write_requests - physical))},
+                                 "fallbacks": self._fallbacks("batch_writer")},
                 "json_engine": {"enabled": s.json_engine == "orjson", "engine": s.json_engine,
-                                "saved": {"fallbacks": int(value("canvasd_optimization_fallbacks_total",
-                                                                 optimization="orjson"))}},
+                                "saved": {"fallbacks": self._fallbacks("json_engine")}},
                 "fast_http": {"enabled": s.fast_http.enabled},
                 "jobs_adaptive": {"enabled": s.jobs.adaptive},
                 "index_embedding_cache": {
                     "enabled": s.index.embedding_cache,
-                    "saved": {"embeddings": int(sum(value("canvasd_embedding_cache_hits_total", source=src)
-                                                    for src in ("memory", "table")))}},
+                    "saved": {"embeddings": self._vectors_found("memory", "table")}},
                 "index_time_routing": {
                     "enabled": s.index.time_routing,
-                    "routes": {route: int(sum(value("canvasd_index_searches_total", mode=mode, route=route)
-                                              for mode in ("fts", "vector", "hybrid")))
-                               for route in ("prefilter", "postfilter")}},
+                    "routes": {route: self._searches(route) for route in _FILTER_ROUTES}},
                 "index_prewarm": {"enabled": s.index.prewarm},
                 "query_vector_cache": {"enabled": s.embedding.query_cache_size > 0,
-                                       "saved": {"embeddings": int(value("canvasd_embedding_cache_hits_total",
-                                                                         source="query"))}},
+                                       "saved": {"embeddings": self._vectors_found("query")}},
                 "memory_cache": {
                     "enabled": s.memory_cache.enabled,
-                    "saved": {"graph_queries": int(value("canvasd_memory_cache_hits_total"))},
-                    "misses": int(value("canvasd_memory_cache_misses_total"))},
+                    "saved": {"graph_queries": int(read(m.memory_cache_hits))},
+                    "misses": int(read(m.memory_cache_misses))},
             },
         }
 
-    def alerts(self, *, job_p95: float | None = None) -> dict[str, Any]:
-        """Active alerts: each names the measured value and the configured threshold."""
+    def alerts(self, *, job_p95: float | None = None, job_count: int = 0) -> dict[str, Any]:
+        """Active alerts: each names the measured value and the configured threshold. Each needs
+        `alerts.min_requests` samples: recent requests, repeat reads of the cache, or finished jobs (`job_count`,
+        the jobs `job_p95` is drawn from)."""
         a = self.settings.alerts
         stats = self.window.stats()
-        _, hit_rate = self._rates()
-        reads = self.metrics.value("canvasd_read_cache_hits_total") + self.metrics.value(
-            "canvasd_read_cache_misses_total")
+        hit_rate, reads = self._hit_rate(self._reads(), warm=True)
         active: list[dict[str, Any]] = []
         if stats["count"] >= a.min_requests:
             p95 = stats["latency_ms"]["p95"]
@@ -195,8 +224,9 @@ class SummaryBuilder:
         if (self.settings.read_cache.enabled and hit_rate is not None and reads >= a.min_requests
                 and hit_rate < a.cache_hit_rate):
             active.append(_alert("cache_hit_rate", hit_rate, a.cache_hit_rate,
-                                 f"read-cache hit rate is {hit_rate:.1%} (threshold {a.cache_hit_rate:.0%})"))
-        if job_p95 is not None and job_p95 > a.job_p95_s:
+                                 f"read-cache hit rate is {hit_rate:.1%} on repeat reads (threshold "
+                                 f"{a.cache_hit_rate:.0%}; each canvas's first read since the start is not counted)"))
+        if job_p95 is not None and job_count >= a.min_requests and job_p95 > a.job_p95_s:
             active.append(_alert("job_p95", job_p95, a.job_p95_s,
                                  f"job duration p95 is {job_p95:.2f} s (threshold {a.job_p95_s:g} s)"))
         return {"alerts": active, "thresholds": a.model_dump()}

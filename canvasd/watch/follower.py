@@ -273,12 +273,17 @@ class FeedFollower(ABC):
             self._queue.kick()  # before that, the reconcile covers what is queued meanwhile
 
     def read_canvas(self, vault_name: str, path: str) -> CanvasSnapshot | Absent:
-        """The canvas as it is on disk now, or why there is none (blocking: call it inside a job)."""
+        """The canvas as it is on disk now, or why there is none (blocking: call it inside a job). Errors name
+        the canvas by its vault path, as they reach the job list and the logs."""
         try:
             vault = self._vaults.get(vault_name)
             if not vault.exists():
                 return Absent.AWAY
-            return self._engine.read(vault.resolve(path))
+            real = vault.resolve(path)
+            try:
+                return self._engine.read(real)
+            except CanvasdError as exc:
+                raise exc.naming(real, path) from None
         except (VaultNotFoundError, CanvasNotFoundError):
             return Absent.GONE
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from canvasd.canvas.vaults import CANVAS_SUFFIX, Vault, VaultRegistry, is_text
 from canvasd.config import WatcherSettings
 from canvasd.errors import CanvasdError, CanvasNotFoundError, VaultMissingError
-from canvasd.metrics import Metrics
+from canvasd.metrics import Metrics, read
 from canvasd.subsystem import Phase
 from canvasd.watch.debounce import Debouncer
 from canvasd.watch.feed import ChangeFeed
@@ -223,7 +223,7 @@ class CanvasWatcher:
             "error": self._error,
             "vaults": {name: {"state": vs.state if running else "off", "root": str(vs.vault.root),
                               "canvases": len(vs.known)} for name, vs in self._vaults.items()},
-            "raw_events": int(self._metrics.value("canvasd_watcher_raw_events_total")),
+            "raw_events": int(read(self._metrics.watcher_raw_events)),
             "pending": len(self._debouncer) + len(self._resolving)
             + sum(len(vs.deferred) for vs in self._vaults.values()),
         }

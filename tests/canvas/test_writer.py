@@ -325,6 +325,7 @@ def test_full_disk_leaves_the_old_file_intact_and_no_temp_file(small_fs: Path, m
     with pytest.raises(DiskFullError) as err:
         engine.apply(path, Patch([{"op": "add_node", "node": big}]))
     assert err.value.status == 507 and "nothing on disk was changed" in str(err.value)
+    assert engine.metrics.value("canvasd_canvas_write_failures_total") == 1
     assert path.read_bytes() == before
     assert not _temp_files(small_fs)
     assert engine.read(path).raw == before
@@ -342,6 +343,7 @@ def test_read_only_vault_reports_permission_error(small_fs: Path, make_engine) -
     with pytest.raises(WritePermissionError) as err:
         engine.apply(path, _add(1))
     assert err.value.status == 403
+    assert engine.metrics.value("canvasd_canvas_write_failures_total") == 1
     assert path.read_bytes() == before
 
 

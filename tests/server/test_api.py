@@ -125,6 +125,51 @@ def test_listing_counts_nodes_and_reports_malformed_files(daemon: DaemonProcess)
     assert got.status_code == 422 and _error(got)["details"]["line"] == 1
 
 
+def test_listing_and_job_errors_name_canvases_by_their_vault_path(tmp_path: Path) -> None:
+    config = {"index": {"enabled": True}, "embedding": {"provider": "none"}}  # its sync jobs read every canvas
+    daemon = DaemonProcess(tmp_path / "d", config=config)
+    try:
+        (daemon.vault / "sub").mkdir()
+        (daemon.vault / "sub" / "broken.canvas").write_text('{"nodes": [1,]}')
+        daemon.start()
+        roots = (str(daemon.vault), os.path.realpath(daemon.vault))
+        rows = daemon.get_json("/v1/vaults/v/canvases")["canvases"]
+        assert [row["path"] for row in rows] == ["sub/broken.canvas"]
+        assert "canvas 'sub/broken.canvas' is not valid JSON" in rows[0]["error"]
+        assert not any(root in rows[0]["error"] for root in roots), rows[0]["error"]
+
+        def failed_jobs() -> list[str]:
+            return [job["error"] for job in daemon.get_json("/v1/jobs")["recent"] if job["state"] == "failed"]
+
+        daemon.wait_for(lambda: bool(failed_jobs()), "the index's sync of the broken canvas to fail")
+        for error in failed_jobs():
+            assert "'sub/broken.canvas'" in error and not any(root in error for root in roots), error
+    finally:
+        daemon.close()
+
+
+def test_a_canvas_with_a_bom_is_taken_back_as_it_was_served(daemon: DaemonProcess) -> None:
+    raw = "\ufeff".encode() + obsidian(DOC).encode()
+    path = daemon.vault / "bom.canvas"
+    path.write_bytes(raw)
+    url = daemon.url("v", "bom.canvas")
+    got = daemon.client.get(url)
+    assert got.status_code == 200 and got.content == raw  # served with its BOM, byte for byte
+    headers = {"content-type": "application/json", "If-Match": got.headers["etag"]}
+    same = daemon.client.put(url, content=got.content, headers=headers)
+    assert same.status_code == 200, same.text
+    assert not same.json()["written"] and path.read_bytes() == raw  # nothing changed, nothing written
+    recoloured = got.content.replace(b'"color":"1"', b'"color":"4"')
+    assert recoloured != got.content
+    changed = daemon.client.put(url, content=recoloured, headers={**headers, "If-Match": same.headers["etag"]})
+    assert changed.status_code == 200 and changed.json()["written"], changed.text
+    assert path.read_bytes() == recoloured  # the file keeps its BOM and its layout
+    patch = "\ufeff".encode() + json.dumps({"ops": [{"op": "update_node", "id": "a", "set": {"color": "1"}}]}).encode()
+    patched = daemon.client.patch(url, content=patch, headers={"content-type": "application/json"})
+    assert patched.status_code == 200, patched.text
+    assert path.read_bytes() == raw
+
+
 def test_bad_bodies_get_clear_errors_and_write_nothing(daemon: DaemonProcess) -> None:
     url = daemon.url("v", "b.canvas")
     cases = [
@@ -231,7 +276,8 @@ def test_metrics_summary_and_alerts(daemon: DaemonProcess) -> None:
 
 
 def test_alerts_fire_on_their_configured_thresholds(tmp_path: Path) -> None:
-    config = {"alerts": {"latency_p95_ms": 0.000001, "min_requests": 5, "cache_hit_rate": 1.0}}
+    config = {"alerts": {"latency_p95_ms": 0.000001, "min_requests": 5, "cache_hit_rate": 1.0, "job_p95_s": 1e-9},
+              "jobs": {"metrics_snapshot_interval_s": 0.05}}  # a job every 50 ms
     with running_daemon(tmp_path / "d", config=config) as daemon:
         (daemon.vault / "m.canvas").write_text(obsidian(DOC))
         for _ in range(10):
@@ -240,8 +286,9 @@ def test_alerts_fire_on_their_configured_thresholds(tmp_path: Path) -> None:
         for _ in range(10):
             daemon.client.get(daemon.url("v", "n.canvas"))
             (daemon.vault / "n.canvas").touch()
+        daemon.wait_for(lambda: len(daemon.get_json("/v1/jobs")["recent"]) >= 5, "five finished jobs")
         names = {a["name"] for a in daemon.client.get("/v1/metrics/alerts").json()["alerts"]}
-        assert {"latency_p95", "cache_hit_rate"} <= names
+        assert {"latency_p95", "cache_hit_rate", "job_p95"} <= names
 
 
 def test_metrics_pass_promtool(daemon: DaemonProcess) -> None:

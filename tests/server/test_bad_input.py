@@ -195,7 +195,7 @@ def test_bodies_nested_too_deep_are_refused_before_anything_is_queued(daemon: Da
             error = _error(response)
             assert error["code"] == "body_too_deep" and error["details"] == {"limit": MAX_DEPTH}
     assert (daemon.vault / "d.canvas").read_bytes() == before
-    assert daemon.metric("canvasd_write_requests_total") == 0  # nothing was queued
+    assert daemon.metric("canvasd_canvas_write_requests_total") == 0  # nothing was queued
     # content nested deeply but within the limit is written and read back exactly
     nested = json.loads(_nested(MAX_DEPTH - 10))
     assert daemon.client.patch(url, json={"ops": [{"op": "update_node", "id": "a", "set": {"extra": nested}}]}

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 READY_TIMEOUT = 60.0  # only bounds a hang: a healthy daemon is ready in about a second
 STOP_TIMEOUT = 30.0
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+_SUFFIXES = ("_bucket", "_count", "_sum")  # of a histogram's samples, after the name its `# TYPE` line declares
 TEST_DEFAULTS: dict[str, Any] = {
     "batch_writer": {"fsync": False, "window_ms": 20, "max_delay_ms": 200},
     "watcher": {"debounce_ms": 20},
@@ -63,12 +64,13 @@ class DaemonProcess:
     `base` holds the data folder, the config file, the log and (unless `vaults` names others) the vault "v"
     (`self.vault`). `config` is merged over TEST_DEFAULTS, or with `test_defaults=False` written as it is
     (None: no config file). `label` names it in errors (default: the folder's name). `nofile` starts it with that
-    RLIMIT_NOFILE, (soft, hard) or one number for both.
+    RLIMIT_NOFILE, (soft, hard) or one number for both; `fsize` with that RLIMIT_FSIZE (bytes), so a write past it
+    is refused by the kernel (EFBIG) for any user, root included.
     """
 
     def __init__(self, base: Path, *, config: dict[str, Any] | None = None, vaults: dict[str, Path] | None = None,
                  extra_args: list[str] | None = None, test_defaults: bool = True, label: str | None = None,
-                 nofile: int | tuple[int, int] | None = None) -> None:
+                 nofile: int | tuple[int, int] | None = None, fsize: int | None = None) -> None:
         import httpx
 
         self.base = base
@@ -97,6 +99,7 @@ class DaemonProcess:
         self.env.update(XDG_RUNTIME_DIR=str(self.runtime), XDG_DATA_HOME=str(self.data), PYTHONUNBUFFERED="1")
         self.extra_args = extra_args or []
         self.nofile = (nofile, nofile) if isinstance(nofile, int) else nofile
+        self.fsize = fsize
         self.proc: subprocess.Popen[bytes] | None = None
         self._ps: psutil.Process | None = None
         self.log_path = base / "daemon.log"
@@ -162,13 +165,20 @@ class DaemonProcess:
         return time.perf_counter() - started
 
     def _limits(self) -> Callable[[], None] | None:
-        """What the child runs before exec: set RLIMIT_NOFILE when `nofile` was given."""
-        if self.nofile is None:
+        """What the child runs before exec: set RLIMIT_NOFILE / RLIMIT_FSIZE when `nofile` / `fsize` was given."""
+        if self.nofile is None and self.fsize is None:
             return None
         import resource
 
-        limits = self.nofile
-        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+        nofile, fsize = self.nofile, self.fsize
+
+        def limit() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+            if fsize is not None:  # Python ignores SIGXFSZ: a write past the limit fails with EFBIG instead
+                resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+        return limit
 
     @property
     def returncode(self) -> int | None:
@@ -199,9 +209,15 @@ class DaemonProcess:
 
     def metric(self, name: str) -> float:
         """A sample from /metrics: `family{label="x",...}` exactly, or a bare family name summed over every label
-        set (0 if absent)."""
+        set (0 if absent). A family /metrics does not declare raises KeyError, so a misspelt name is an error."""
+        text = self.client.get("/metrics").text
+        family = name.split("{", 1)[0]
+        declared = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+        if not any(family == base or (family.startswith(base) and family[len(base):] in _SUFFIXES)
+                   for base in declared):
+            raise KeyError(f"{self.label}: /metrics has no metric {family!r}")
         total = 0.0
-        for line in self.client.get("/metrics").text.splitlines():
+        for line in text.splitlines():
             if "{" in name:
                 if line.startswith(name + " "):
                     return float(line.rsplit(" ", 1)[1])

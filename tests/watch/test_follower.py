@@ -205,6 +205,28 @@ def test_a_failed_open_is_reported_not_raised(tmp_path: Path) -> None:
     rig.engine.close()
 
 
+def test_a_canvas_that_cannot_be_read_is_named_by_its_vault_path(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    (rig.vault / "notes").mkdir()
+    (rig.vault / "notes" / "broken.canvas").write_text('{"nodes": [1,]}')
+    roots = (str(rig.vault), os.path.realpath(rig.vault))
+
+    async def main() -> None:
+        follower, scheduler, _ = await rig.follower({})
+        try:
+            await follower.start()  # the sync job of the broken canvas fails; the follower carries on
+            assert follower.phase is Phase.READY
+            errors = [job["error"] for job in scheduler.jobs()["recent"] if job["state"] == "failed"]
+            assert len(errors) == 1 and "canvas 'notes/broken.canvas' is not valid JSON" in errors[0], errors
+            assert not any(root in errors[0] for root in roots)
+        finally:
+            await scheduler.stop()
+            await follower.close()
+
+    asyncio.run(main())
+    rig.engine.close()
+
+
 async def _until(condition: object, timeout: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
