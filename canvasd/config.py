@@ -259,6 +259,56 @@ class MemoryCacheSettings(Section):
     max_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Estimated bytes of cached results kept at most.")
 
 
+class LlmSettings(Section):
+    """An optional LLM for the agents (any OpenAI-compatible chat-completions server); empty `url`: all offline."""
+
+    url: str = Field(
+        "", description="Base URL of the chat-completions API, e.g. http://127.0.0.1:11434/v1 (Ollama); "
+        "empty: offline.")
+    model: str = Field("", description="Model name sent with every request, e.g. qwen2.5:7b.")
+    api_key_env: str = Field(
+        "CANVASD_LLM_API_KEY", description="Environment variable holding the API key (unset: no key is sent).")
+    timeout_s: float = Field(
+        60.0, gt=0, description="Longest wait for one answer, from the request to its end; past it the run fails.")
+    max_concurrency: int = Field(
+        1, ge=1, description="Requests in flight at once (1: a local model serves one request at a time).")
+    max_tokens: int = Field(800, ge=16, description="Most tokens one answer may have.")
+    temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature (low keeps answers on the task).")
+    retries: int = Field(
+        2, ge=0, le=10, description="Retries after 429 / 5xx answers (with the server's Retry-After, capped).")
+    _api_key: str | None = PrivateAttr(None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._api_key = _secret(self.api_key_env)
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key, read from the variable `api_key_env` names when the settings were loaded."""
+        return self._api_key
+
+    @property
+    def configured(self) -> bool:
+        """Whether an LLM is set up (a URL and a model)."""
+        return bool(self.url and self.model)
+
+
+class AgentsSettings(Section):
+    """Learning agents: plugins that add guiding questions, scores, links and explanations to a canvas."""
+
+    enabled: bool = Field(True, description="Run agents; off: `/v1/agents/*` answers 503.")
+    disabled: list[str] = Field(
+        default_factory=list, description="Agents (built-in or from plugins) switched off by name.")
+    plugins: bool = Field(
+        True, description="Load third-party agents from the entry-point group `canvasd.agents`; off: built-ins only.")
+    run_timeout_s: float = Field(120.0, gt=0, description="A run (one job) taking longer than this is cancelled.")
+    history: int = Field(256, ge=1, description="Finished runs kept for `GET /v1/agents/runs`.")
+    batch_limit: int = Field(200, ge=1, description="Most nodes one run may target (`state` selects at most this).")
+    triggers: dict[str, str] = Field(
+        default_factory=dict, description="Learning state -> agent started when the learner gives a node that "
+        "state's colour, e.g. {not_understood: decompose} (empty: agents run only when asked).")
+    llm: LlmSettings = Field(default_factory=LlmSettings, description=LlmSettings.__doc__)
+
+
 DEFAULT_LEARNING_STATES: dict[str, str] = {
     "1": "not_understood",
     "6": "partly_understood",
@@ -288,6 +338,7 @@ class Settings(BaseSettings):
     index: IndexSettings = Field(IndexSettings(), description=IndexSettings.__doc__)
     memory: MemorySettings = Field(default_factory=MemorySettings, description=MemorySettings.__doc__)
     memory_cache: MemoryCacheSettings = Field(MemoryCacheSettings(), description=MemoryCacheSettings.__doc__)
+    agents: AgentsSettings = Field(default_factory=AgentsSettings, description=AgentsSettings.__doc__)
     json_engine: Literal["orjson", "json"] = Field(
         "orjson", description="Parser for canvas reads: orjson (fast) or the standard library's json (plain)."
     )

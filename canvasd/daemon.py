@@ -2,7 +2,7 @@
 
 Start binds the socket and answers requests within a fraction of a second; then the subsystems start in the
 background, in order: the watcher first (once it has scanned every vault the change feed is live), then the
-followers of the feed (index, memory), each on its own. Signal handlers only set a flag. Shutdown stops
+followers of the feed (index, memory, agents), each on its own. Signal handlers only set a flag. Shutdown stops
 accepting, drains requests in progress (with a timeout), flushes the writer, stops the jobs, closes the
 subsystems in reverse order and removes the socket.
 """
@@ -132,6 +132,7 @@ class Daemon:
 
     def _build_subsystems(self, vaults: VaultRegistry) -> list[Subsystem]:
         """The watcher, then every follower of the feed (cheap: each loads what it needs in `start`)."""
+        from canvasd.agents.runner import AgentRunner
         from canvasd.index.semantic_index import SemanticIndex
         from canvasd.memory.subsystem import MemorySubsystem
         from canvasd.watch.watcher import CanvasWatcher
@@ -141,9 +142,13 @@ class Daemon:
         watcher = CanvasWatcher(vaults, self.engine, self.feed, self.own_writes, self.settings.watcher, self.metrics,
                                 asyncio.get_running_loop())
 
-        followers: list[FeedFollower] = [
-            follower_class(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
-                           self.embedding) for follower_class in (SemanticIndex, MemorySubsystem)]
+        index = SemanticIndex(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
+                              self.embedding)
+        memory = MemorySubsystem(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
+                                 self.embedding)
+        agents = AgentRunner(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
+                             index=index, memory=memory)
+        followers: list[FeedFollower] = [index, memory, agents]
         for follower in followers:
             self.feed.add_listener(follower.on_event)
         return [watcher, *followers]

@@ -419,6 +419,12 @@ class InvalidQueryError(RequestError):
     code = "query_invalid"
 
 
+class BodyFieldError(RequestError):
+    """A JSON body whose fields are missing, unknown or of the wrong kind (an agent run's body, ...)."""
+
+    code = "body_field_invalid"
+
+
 class RouteNotFoundError(CanvasdError):
     """No endpoint has this path."""
 
@@ -538,3 +544,70 @@ class MemoryNodeNotFoundError(CanvasdError):
     vault: str
     path: PathText
     node: str
+
+
+# ------------------------------------------------------------------------------------ agents
+
+
+class AgentNotFoundError(CanvasdError):
+    """No agent of that name is registered (or it is switched off in `agents.disabled`)."""
+
+    status = 404
+    code = "agent_not_found"
+    template = "no agent named '{agent}'{why} (GET /v1/agents lists them)"
+    agent: str
+    disabled: bool = False
+
+    @property
+    def why(self) -> str:
+        return " is enabled: it is switched off in agents.disabled" if self.disabled else ""
+
+
+class AgentRunNotFoundError(CanvasdError):
+    """No run with that id is queued, running or kept in the history."""
+
+    status = 404
+    code = "agent_run_not_found"
+    template = "no agent run '{run}' (finished runs are kept for a while: GET /v1/agents/runs lists them)"
+    run: str
+
+
+class NodeNotFoundError(CanvasdError):
+    """A request names a node the canvas does not have."""
+
+    status = 422
+    code = "node_not_found"
+    template = "node '{node}' is not in canvas '{path}' of vault '{vault}'"
+    vault: str
+    path: PathText
+    node: str
+
+
+class AgentTargetError(CanvasdError):
+    """The nodes a run asks for do not suit the agent (too few, too many, none in the state asked for)."""
+
+    status = 422
+    code = "agent_target_invalid"
+    template = "agent '{agent}': {reason}"
+    agent: str
+    reason: str = dataclasses.field(metadata=HIDDEN)
+
+
+class AgentRuleError(CanvasdError):
+    """An agent returned ops its kind may not apply (remove, move or rewrite a node, colour one it may not)."""
+
+    status = 500
+    code = "agent_rule_broken"
+    template = "agent '{agent}' broke a rule: {reason}; nothing it returned was applied"
+    agent: str
+    reason: str = dataclasses.field(metadata=HIDDEN)
+
+
+class LlmError(CanvasdError):
+    """The LLM server was unreachable, refused, or answered something that is not a usable answer."""
+
+    status = 502
+    code = "llm_failed"
+    template = "the LLM at {url} {reason}"
+    url: str
+    reason: str = dataclasses.field(metadata=HIDDEN)

@@ -99,6 +99,15 @@ class Metrics:
             buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0), registry=r)
         self.pressure_cpu_percent = Gauge("canvasd_pressure_cpu_percent", "Last CPU use sample.", registry=r)
         self.pressure_memory_percent = Gauge("canvasd_pressure_memory_percent", "Last memory use sample.", registry=r)
+        # Agents (agents/)
+        self.agent_runs = Counter(
+            "canvasd_agent_runs", "Agent runs finished, by agent and state (done, failed, cancelled).",
+            ["agent", "state"], registry=r)
+        self.agent_run_seconds = Histogram(
+            "canvasd_agent_run_seconds", "Agent run time (queueing excluded), by agent.", ["agent"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0), registry=r)
+        self.llm_requests = Counter(
+            "canvasd_llm_requests", "Requests to the LLM, by outcome (ok, invalid, failed).", ["outcome"], registry=r)
         # Embeddings (embedding/), shared by the index and the memory graph
         self.embedding_calls = Counter(
             "canvasd_embedding_calls", "Calls to the embedding model, by kind (passages, query).", ["kind"],

@@ -172,7 +172,8 @@ def test_switched_off_and_failed_subsystems_answer_one_error_with_one_status(tmp
             assert time.monotonic() < deadline, health
             time.sleep(0.05)
         assert health["status"] == "degraded"
-        assert health["subsystems"] == {"api": "ready", "watcher": "ready", "index": "off", "memory": "failed"}
+        assert health["subsystems"] == {"api": "ready", "watcher": "ready", "index": "off", "memory": "failed",
+                                         "agents": "ready"}
         answers = {"index": d.client.get("/v1/search", params={"q": "limits"}),
                    "memory": d.client.get("/v1/memory/stats")}
         for name, answer in answers.items():

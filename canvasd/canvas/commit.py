@@ -41,8 +41,8 @@ from canvasd.types import JSONObject, WriteObserver
 _ATTEMPTS = 5
 # Obsidian saves by truncating and rewriting in place: a file modified this recently that does not parse
 # may be half-written, so it is read again after a pause before the parse error is believed.
-_SETTLING_NS = 2_000_000_000
-_SETTLE_PAUSES = (0.05, 0.15)
+SETTLING_NS = 2_000_000_000
+SETTLE_PAUSES = (0.05, 0.15)
 _PENDING = "(uncommitted)"  # the version of a canvas an earlier request in the same batch changed
 
 
@@ -188,23 +188,31 @@ def fail_requests(requests: list[WriteRequest], error: BaseException) -> None:
             request.future.set_exception(error)
 
 
+def settling(snapshot: CanvasSnapshot) -> bool:
+    """Whether the file was modified so recently that an empty or unparsable file may be a save in progress."""
+    return snapshot.signature is not None and time.time_ns() - snapshot.signature[0] < SETTLING_NS
+
+
 def _read(path: Path, store: CanvasStore,
           metrics: Metrics) -> tuple[CanvasSnapshot | None, CanvasText | None, CanvasParseError | None]:
-    """The canvas as it is now, parsed for writing (or why it does not parse)."""
-    for pause in (*_SETTLE_PAUSES, None):
+    """The canvas as it is now, parsed for writing (or why it does not parse). A recently modified file that is
+    empty or does not parse may be a save in progress (truncated, then written): it is read again first."""
+    for pause in (*SETTLE_PAUSES, None):
         try:
             snapshot = store.read(path, parse=False)
         except CanvasNotFoundError:
             return None, None, None
         try:
-            return snapshot, snapshot.canvas_text, None
+            text = snapshot.canvas_text
+            if snapshot.raw.strip() or pause is None or not settling(snapshot):
+                return snapshot, text, None
+            error = None
         except CanvasParseError as exc:
             error = exc
-            recent = snapshot.signature is not None and time.time_ns() - snapshot.signature[0] < _SETTLING_NS
-            if pause is None or not recent:
+            if pause is None or not settling(snapshot):
                 break
-            metrics.parse_retries.inc()
-            time.sleep(pause)
+        metrics.parse_retries.inc()
+        time.sleep(pause)
     return snapshot, None, error
 
 

@@ -6,17 +6,18 @@ This is the one place that reads the canvas optimisation switches (`read_cache`,
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 
 from canvasd.canvas.codec import CanvasCodec
-from canvasd.canvas.commit import CommitResult, WriteRequest
+from canvasd.canvas.commit import SETTLE_PAUSES, CommitResult, WriteRequest, settling
 from canvasd.canvas.learning import LearningStates
 from canvasd.canvas.store import CachedCanvasStore, CanvasSnapshot, CanvasStore, DirectCanvasStore
 from canvasd.canvas.writer import BatchingCanvasWriter, CanvasWriter, DirectCanvasWriter
 from canvasd.config import Settings
-from canvasd.errors import WriteTimeoutError
+from canvasd.errors import CanvasParseError, WriteTimeoutError
 from canvasd.metrics import Metrics
 from canvasd.types import JSONObject, WriteObserver
 
@@ -29,7 +30,7 @@ class CanvasEngine:
         """`on_write(path, version)` hears of every file canvasd is about to replace or delete."""
         self.settings = settings
         self.metrics = metrics if metrics is not None else Metrics()
-        codec = CanvasCodec(settings.json_engine, self.metrics)
+        self.codec = codec = CanvasCodec(settings.json_engine, self.metrics)
         self.store: CanvasStore = (
             CachedCanvasStore(codec, settings.read_cache, self.metrics)
             if settings.read_cache.enabled else DirectCanvasStore(codec, self.metrics)
@@ -48,6 +49,28 @@ class CanvasEngine:
     def read(self, path: Path, *, parse: bool = True) -> CanvasSnapshot:
         """The canvas as it is on disk now: bytes, version and (unless `parse` is false) document."""
         return self.store.read(path, parse=parse)
+
+    def read_settled(self, path: Path) -> CanvasSnapshot:
+        """`read` for a caller that needs the document: a file modified within the last two seconds that is empty
+        or does not parse may be half-written (Obsidian saves by truncating and rewriting in place), so it is read
+        again after a pause, twice, before it is believed."""
+        for pause in (*SETTLE_PAUSES, None):
+            try:
+                snapshot = self.store.read(path, parse=True)
+                if snapshot.raw.strip() or pause is None or not settling(snapshot):
+                    return snapshot
+            except CanvasParseError:
+                snapshot = self.store.read(path, parse=False)
+                if pause is None or not settling(snapshot):
+                    raise
+            self.metrics.parse_retries.inc()
+            time.sleep(pause)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def private_document(self, snapshot: CanvasSnapshot) -> JSONObject:
+        """A fresh parse of the snapshot's bytes: a document the caller may keep or change without touching the
+        read cache's shared one."""
+        return self.codec.load(snapshot.raw, snapshot.path)
 
     def submit(self, path: Path, request: WriteRequest) -> Future[CommitResult]:
         """Queue a write and return at once; the future resolves when it is durable."""

@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     from canvasd.cli import memory as cli_memory
 
     cli_memory.add_memory_options(command("memory", _memory, "search the learning history, show a node's timeline"))
+    from canvasd.cli import agents as cli_agents
+
+    command("agents", _agents, "list the learning agents", json_flag=True)
+    cli_agents.add_run_options(command("run", _run, "run an agent on nodes of a canvas", json_flag=True))
+    cli_agents.add_runs_options(command("runs", _runs, "show agent runs (or one, or cancel one)", json_flag=True))
     _service_parser(command("service", _service, "install, remove or inspect the per-user service"))
     _config_parser(command("config", _config, "show or check the configuration"))
     return parser
@@ -375,6 +380,48 @@ def _jobs(args: argparse.Namespace) -> int:
         _print_json(jobs)
     else:
         print(out.jobs(jobs))
+    return EXIT_OK
+
+
+def _agents(args: argparse.Namespace) -> int:
+    from canvasd.cli import agents as cli_agents
+
+    answer = _client(args).json("GET", "/v1/agents")
+    if args.json:
+        _print_json(answer)
+    else:
+        print(cli_agents.agents_table(answer))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from canvasd.cli import agents as cli_agents
+
+    if not args.nodes and not args.state:
+        raise UsageError("name the nodes to work on, or pick a learning state with --state")
+    from canvasd.cli.client import DaemonClient
+    from canvasd.paths import client_socket_path
+
+    # A waited-for run may take up to agents.run_timeout_s (an LLM at 20 tokens/s): give it time.
+    client = DaemonClient(client_socket_path(args.socket), timeout=600.0) if args.wait else _client(args)
+    answer = cli_agents.start(client, args)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(cli_agents.run_text(answer["run"]))
+    return EXIT_API if answer["run"].get("state") == "failed" else EXIT_OK
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from canvasd.cli import agents as cli_agents
+
+    answer = cli_agents.runs(_client(args), args)
+    if args.json:
+        _print_json(answer)
+    elif "run" in answer:
+        print(cli_agents.run_text(answer["run"]))
+    else:
+        print(cli_agents.runs_table(answer["runs"]))
     return EXIT_OK
 
 

@@ -136,6 +136,9 @@ def event_line(event: Mapping[str, Any]) -> str:
     """One change event: time, kind, origin, vault:path, short version."""
     where = f"{event.get('vault') or _MISSING}:{event.get('path') or ''}".rstrip(":")
     version = str(event.get("version") or _MISSING)[:12]
+    detail = event.get("detail")
+    if event.get("kind") == "agent_run" and isinstance(detail, Mapping):  # which run, and where it is
+        version = f"{detail.get('agent')} {detail.get('id')} {detail.get('state')}"
     return (f"{moment(event.get('time'), with_date=False)}  {event.get('kind', '?'):<14} "
             f"{event.get('origin') or _MISSING:<8} {where}  {version}  #{event.get('cursor', '?')}")
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from canvasd.errors import CanvasdError, UnauthorizedError
 from canvasd.metrics import Metrics
-from canvasd.server import canvases, errors, events, memory, search, status
+from canvasd.server import agents, canvases, errors, events, memory, search, status
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
 from canvasd.server.openapi import openapi_document
@@ -45,6 +45,10 @@ def routes() -> list[Route]:
         Route("/v1/memory/search", memory.search, methods=["GET"]),
         Route("/v1/memory/timeline", memory.timeline, methods=["GET"]),
         Route("/v1/memory/stats", memory.stats, methods=["GET"]),
+        Route("/v1/agents", agents.list_agents, methods=["GET"]),
+        Route("/v1/agents/runs", agents.list_runs, methods=["GET"]),
+        Route("/v1/agents/runs/{id}", agents.run, methods=["GET", "DELETE"]),
+        Route("/v1/agents/{name}/runs", agents.start_run, methods=["POST"]),
         Route("/v1/jobs", status.jobs, methods=["GET"]),
         Route("/metrics", status.metrics, methods=["GET"]),
         Route("/v1/metrics/summary", status.summary, methods=["GET"]),

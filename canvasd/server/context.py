@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from canvasd.agents.runner import AgentRunner
     from canvasd.canvas import CanvasEngine
     from canvasd.canvas.vaults import VaultRegistry
     from canvasd.config import Settings
@@ -42,6 +43,11 @@ class ApiContext:
     def index(self) -> SemanticIndex:
         """The semantic index (switched off, it answers with its phase)."""
         return cast("SemanticIndex", self._subsystem("index"))
+
+    @property
+    def agents(self) -> AgentRunner:
+        """The learning agents (switched off, they answer with their phase)."""
+        return cast("AgentRunner", self._subsystem("agents"))
 
     @property
     def memory(self) -> MemorySubsystem:

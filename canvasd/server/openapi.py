@@ -29,9 +29,11 @@ def _errors(*statuses: int) -> dict[str, Any]:
         412: "If-Match named a version that is no longer current; nothing was written.",
         413: "The body is larger than http.max_body_bytes.",
         415: "The body is not application/json.",
-        502: "The embedding model (a remote embedding server) failed.",
-        422: "The canvas on disk is not valid JSON, or the request would make it invalid; nothing was written.",
-        503: "The daemon is shutting down, or the subsystem asked for (index, memory) is off, starting or failed.",
+        502: "The embedding model (a remote embedding server) or the LLM failed.",
+        422: "The canvas on disk is not valid JSON, the request would make it invalid (nothing was written), or "
+             "an agent run names a node the canvas lacks or nodes that do not suit the agent.",
+        503: "The daemon is shutting down, or the subsystem asked for (index, memory, agents) is off, starting or "
+             "failed.",
         504: "The write was not committed within http.write_timeout_s (it is still queued).",
         507: "The vault's disk is full; nothing on disk was changed.",
     }
@@ -243,6 +245,48 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {"state": _PHASE, "phase": _PHASE, "graph": {"type": "object"},
                        "cache": {"type": "object"}, "server": {"type": ["object", "null"]}},
     },
+    "Agents": {
+        "type": "object", "required": ["agents"],
+        "properties": {"agents": {"type": "array", "items": {
+            "type": "object", "required": ["name", "description", "needs_llm", "targets"],
+            "properties": {"name": {"type": "string"}, "description": {"type": "string"},
+                           "needs_llm": {"type": "boolean"},
+                           "targets": {"type": "array", "items": {"type": "string"},
+                                       "description": "Learning states it works on (empty: any node)."},
+                           "per_node": {"type": "boolean"}, "min_nodes": {"type": "integer"},
+                           "max_nodes": {"type": ["integer", "null"]}, "recolours": {"type": "boolean"}}}}},
+    },
+    "RunRequest": {
+        "type": "object", "required": ["vault", "path"], "additionalProperties": False,
+        "properties": {
+            "vault": {"type": "string", "minLength": 1}, "path": {"type": "string", "minLength": 1},
+            "nodes": {"type": "array", "items": {"type": "string", "minLength": 1},
+                      "description": "The nodes to work on (a run a person asked for: interactive priority)."},
+            "state": {"type": "string", "description": "Every node in this learning state (a batch: bulk priority)."},
+            "options": {"type": "object", "description": "Agent options (e.g. score: confirm; explain: style)."},
+            "wait": {"type": "boolean", "description": "true (default): answer once the run has ended."}},
+    },
+    "Run": {
+        "type": "object",
+        "required": ["id", "agent", "state", "vault", "path", "nodes_added", "edges_added", "ops", "result", "error",
+                     "queued_s", "run_s"],
+        "properties": {
+            "id": {"type": "string"}, "agent": {"type": "string"},
+            "state": {"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]},
+            "vault": {"type": "string"}, "path": {"type": "string"},
+            "nodes": {"type": "array", "items": {"type": "string"}},
+            "nodes_added": {"type": "integer"}, "edges_added": {"type": "integer"},
+            "ops": {"type": "array", "items": {"type": "object"}, "description": "The ops applied, as written."},
+            "result": {"type": "object"}, "error": {"type": ["string", "null"]}, "created": {"type": "number"},
+            "queued_s": {"type": "number"}, "run_s": {"type": ["number", "null"]}},
+    },
+    "RunAnswer": {"type": "object", "required": ["run"], "properties": {"run": _ref("Run")}},
+    "RunQueued": {
+        "type": "object", "required": ["run"],
+        "properties": {"run": {"type": "object", "required": ["id", "state"], "properties": {
+            "id": {"type": "string"}, "state": {"type": "string"}}}},
+    },
+    "Runs": {"type": "object", "required": ["runs"], "properties": {"runs": {"type": "array", "items": _ref("Run")}}},
     "Alerts": {
         "type": "object", "required": ["alerts", "thresholds"],
         "properties": {"alerts": {"type": "array", "items": {
@@ -344,6 +388,23 @@ def openapi_document() -> dict[str, Any]:
                                             {**_query("node", "Node id."), "required": True}]),
             "/v1/memory/stats": _get("memoryStats", "Graph size, learning states, server and cache.",
                                      "MemoryStats", 503),
+            "/v1/agents": _get("listAgents", "The learning agents and what they work on.", "Agents", 503),
+            "/v1/agents/{name}/runs": {
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+                                "example": "decompose"}],
+                "post": {
+                    "operationId": "startRun", "summary": "Run an agent on nodes of a canvas (a job).",
+                    "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("RunRequest")}}},
+                    "responses": {"200": _json(_ref("RunAnswer"), "The run has ended (wait: true)."),
+                                  "202": _json(_ref("RunQueued"), "The run is queued (wait: false)."),
+                                  **_errors(400, 403, 404, 413, 415, 422, 503)}}},
+            "/v1/agents/runs": _get("listRuns", "Queued, running and recent agent runs, newest first.", "Runs", 503),
+            "/v1/agents/runs/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                **_get("getRun", "One agent run.", "RunAnswer", 404, 503),
+                "delete": {"operationId": "cancelRun", "summary": "Cancel a queued or running run.",
+                           "responses": {"200": _json(_ref("RunAnswer"), "The run as it is now."),
+                                         **_errors(404, 503)}}},
             "/v1/jobs": _get("jobs", "Background jobs: limit, running, queued, recent.", "Jobs"),
             "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text format).",
                                  "responses": {"200": {"description": "Prometheus text exposition format.",

@@ -23,7 +23,8 @@ from canvasd.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["created", "changed", "deleted", "reset", "vault_missing", "vault_restored", "index_progress"]
+EventKind = Literal["created", "changed", "deleted", "reset", "vault_missing", "vault_restored", "index_progress",
+                    "agent_run"]
 Origin = Literal["canvasd", "external"]
 Listener = Callable[["ChangeEvent"], None]
 
