@@ -36,6 +36,10 @@ class AgentEdit(WriteRequest):
         self.dropped: list[str] = []
         """Nodes left out because their source was removed meanwhile."""
 
+    def again(self) -> AgentEdit:
+        """The same answer as a new request (after the canvas kept changing while it was being committed)."""
+        return AgentEdit(self._checked, self._provenance)
+
     def apply(self, canvas: WorkingCanvas) -> None:
         document = canvas.document() or {}
         nodes = document.get("nodes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import time
@@ -56,6 +57,8 @@ class AgentRun:
     _t_queued: float = field(default_factory=time.monotonic, repr=False)
     _t_started: float | None = field(default=None, repr=False)
     _t_finished: float | None = field(default=None, repr=False)
+    ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    """Set once the run is final."""
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     """Numbers for the ids of what the run adds (shared by every call of the agent in this run)."""
 
@@ -70,6 +73,7 @@ class AgentRun:
         self.error = error
         self._t_finished = time.monotonic()
         self.job = None
+        self.ended.set()
 
     def queued_s(self) -> float:
         """Time waiting for a slot (so far, if still queued)."""

@@ -14,7 +14,6 @@ As a follower of the change feed the runner keeps, per canvas, the learning colo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -22,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 from canvasd.agents.base import PROVENANCE_KEY, AgentContext, AgentOutput, CanvasView
 from canvasd.agents.rules import check_ops
 from canvasd.agents.run import AgentRun, RunState
+from canvasd.canvas.commit import settling
 from canvasd.errors import (
     AgentRunNotFoundError,
     AgentTargetError,
+    CanvasBusyError,
     CanvasdError,
+    CanvasParseError,
     NodeNotFoundError,
 )
 from canvasd.jobs.scheduler import Priority
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _JOB_GRACE_S = 5.0  # the job's own timeout lies beyond the run's, so a run that times out says so itself
+_BUSY_RETRIES = 4  # a canvas another program keeps rewriting: the run's write is tried again, after a pause
+_BUSY_PAUSE_S = 0.1
 
 
 class AgentRunner(FeedFollower):
@@ -77,6 +81,7 @@ class AgentRunner(FeedFollower):
         self._history: OrderedDict[str, AgentRun] = OrderedDict()
         self._colours: dict[CanvasKey, tuple[FileStamp | None, dict[str, str]]] = {}
         self._own_colours: dict[tuple[str, str, str], str] = {}  # colours runs set: not the learner's doing
+        self._settling: set[asyncio.Task[None]] = set()  # runs whose job is over, waiting for their writes
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -95,11 +100,22 @@ class AgentRunner(FeedFollower):
             log.warning("agents.triggers names agents that are not enabled: %s", ", ".join(unknown))
 
     async def release(self) -> None:
-        """End what is still queued or running and close the LLM client."""
+        """End what is still queued or running and close the LLM client (the writer has flushed by now)."""
+        if self._settling:
+            await asyncio.wait(list(self._settling), timeout=5.0)
+        for task in list(self._settling):
+            task.cancel()
         for run in list(self._active.values()):
             self._finish(run, RunState.CANCELLED, "cancelled: the daemon stopped")
         if self._llm is not None:
             await self._llm.aclose()
+
+    async def after_ready(self) -> None:
+        """Load the Chinese key-term model in the background (`agents.prewarm`), so no run waits for it."""
+        if self._settings.prewarm:
+            from canvasd.agents.text import load_chinese_model
+
+            self._scheduler.submit_blocking("agents_prewarm", load_chinese_model, priority=Priority.MAINTENANCE)
 
     def known_canvases(self) -> Mapping[CanvasKey, FileStamp | None]:
         """Canvases whose colours are known (only kept when triggers are configured)."""
@@ -196,11 +212,8 @@ class AgentRunner(FeedFollower):
         return [*reversed(self._active.values()), *reversed(self._history.values())]
 
     async def wait(self, run: AgentRun) -> AgentRun:
-        """Until the run has ended."""
-        job = run.job
-        if job is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):  # the run record says what happened
-                await job.wait()
+        """Until the run has ended (its writes durable, or its error known)."""
+        await run.ended.wait()
         return run
 
     def cancel(self, run_id: str) -> AgentRun:
@@ -212,11 +225,13 @@ class AgentRunner(FeedFollower):
         return run
 
     async def _execute(self, run: AgentRun, agent: Agent) -> None:
+        """The run's job: read, answer, check and queue the writes. Waiting for them to be durable is no work, so it
+        happens after the job has given its slot back (runs on one canvas then share a commit)."""
         run.started()
         self._publish(run)
         try:
             async with asyncio.timeout(self._settings.run_timeout_s):
-                await self._answer_and_apply(run, agent)
+                pending = await self._answer_and_submit(run, agent)
         except asyncio.CancelledError:
             self._finish(run, RunState.CANCELLED, "cancelled")
             raise
@@ -225,14 +240,17 @@ class AgentRunner(FeedFollower):
                                                f"({self._settings.run_timeout_s:g} s)")
         except CanvasdError as exc:
             log.warning("agent run %s (%s on %s/%s) failed: %s", run.id, run.agent, run.vault, run.path, exc)
-            self._finish(run, RunState.FAILED, str(exc))
+            self._finish(run, RunState.FAILED, self._describe(run, exc))
         except Exception as exc:
             self._finish(run, RunState.FAILED, f"{type(exc).__name__}: {exc}")
             raise
         else:
-            self._finish(run, RunState.DONE)
+            task = asyncio.create_task(self._settle(run, pending), name=f"canvasd-agent-run-{run.id}")
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
 
-    async def _answer_and_apply(self, run: AgentRun, agent: Agent) -> None:
+    async def _answer_and_submit(self, run: AgentRun,
+                                 agent: Agent) -> list[tuple[AgentEdit, Future[CommitResult]]]:
         real = self._vaults.get(run.vault).resolve(run.path)
         view = await self._view(real)
         targets = [node for node_id in run.nodes if (node := view.node(node_id)) is not None]
@@ -246,10 +264,13 @@ class AgentRunner(FeedFollower):
             ctx = AgentContext(run.vault, run.path, run.id, view, call_targets, run.options, self._index,
                                self._memory, self._llm is not None, run.ids)
             output = await self._answer(agent, ctx, run, existing, pending)
-            pending.append(self._submit(run, agent, output.ops, existing, real))
+            if self._engine.queues_writes:  # queueing is cheap; the plain writer commits in the caller's thread
+                pending.append(self._submit(run, agent, output.ops, existing, real))
+            else:
+                pending.append(await asyncio.to_thread(self._submit, run, agent, output.ops, existing, real))
             total.extend(output)
         run.result = total.result
-        await self._settle(run, pending)
+        return pending
 
     async def _answer(self, agent: Agent, ctx: AgentContext, run: AgentRun, existing: set[str],
                       pending: list[tuple[AgentEdit, Future[CommitResult]]]) -> AgentOutput:
@@ -285,13 +306,20 @@ class AgentRunner(FeedFollower):
         return edit, self._engine.submit(real, edit)
 
     async def _settle(self, run: AgentRun, pending: list[tuple[AgentEdit, Future[CommitResult]]]) -> None:
-        """Wait until every write of the run is durable; count what it added."""
+        """Wait until every write of the run is durable, count what it added and end the run."""
         run.nodes_added = 0
         errors: list[BaseException] = []
         for edit, future in pending:
             try:
-                await asyncio.wrap_future(future)
+                edit = await self._durable(run, edit, future)
+            except asyncio.CancelledError:
+                self._finish(run, RunState.CANCELLED, "cancelled: the daemon stopped before its writes were durable")
+                raise
             except CanvasdError as exc:
+                errors.append(exc)
+                continue
+            except Exception as exc:
+                log.exception("agent run %s: a write failed", run.id)
                 errors.append(exc)
                 continue
             run.ops += edit.applied
@@ -300,7 +328,45 @@ class AgentRunner(FeedFollower):
             if edit.dropped:
                 run.result.setdefault("dropped", []).extend(edit.dropped)
         if errors:
-            raise errors[0]
+            log.warning("agent run %s (%s on %s/%s) failed: %s", run.id, run.agent, run.vault, run.path, errors[0])
+            self._finish(run, RunState.FAILED, self._describe(run, errors[0]))
+        else:
+            self._finish(run, RunState.DONE)
+
+    async def _durable(self, run: AgentRun, edit: AgentEdit, future: Future[CommitResult]) -> AgentEdit:
+        """Until `edit` is durable (the edit as committed). A canvas another program kept rewriting while it was
+        committed (`canvas_busy`, or caught half-written) gets the same answer again, placed anew, a few times."""
+        for attempt in range(_BUSY_RETRIES + 1):
+            try:
+                await asyncio.wrap_future(future)
+                return edit
+            except (CanvasBusyError, CanvasParseError) as exc:
+                if attempt == _BUSY_RETRIES or (isinstance(exc, CanvasParseError) and not self._rewritten_now(run)):
+                    raise
+            await asyncio.sleep(_BUSY_PAUSE_S * 2 ** attempt)
+            edit = edit.again()
+            real = self._vaults.get(run.vault).resolve(run.path)
+            future = (self._engine.submit(real, edit) if self._engine.queues_writes
+                      else await asyncio.to_thread(self._engine.submit, real, edit))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _rewritten_now(self, run: AgentRun) -> bool:
+        """Whether the run's canvas was modified within the last two seconds (a save may be in progress)."""
+        try:
+            snapshot = self._engine.read(self._vaults.get(run.vault).resolve(run.path), parse=False)
+        except CanvasdError:
+            return False
+        return settling(snapshot)
+
+    def _describe(self, run: AgentRun, error: BaseException) -> str:
+        """A run's error as the API shows it: canvases named by their vault path, never where the vault lives."""
+        if not isinstance(error, CanvasdError):
+            return f"{type(error).__name__}: {error}"
+        try:
+            real = self._vaults.get(run.vault).resolve(run.path)
+        except CanvasdError:
+            return str(error)
+        return str(error.naming(real, run.path))
 
     def _finish(self, run: AgentRun, state: RunState, error: str | None = None) -> None:
         if run.state.final:

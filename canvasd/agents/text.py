@@ -339,6 +339,12 @@ def _demoted_words(jieba_dir: str, dict_name: str) -> frozenset[str]:
     return frozenset(demoted)
 
 
+def load_chinese_model() -> None:
+    """Load jieba's dictionary and IDF table now (about a second and a half, ~150 MB), not on the first Chinese
+    text: the agents' start does it in the background when `agents.prewarm` is on."""
+    _jieba()
+
+
 def _jieba() -> tuple[Any, dict[str, float], float, frozenset[str]]:
     """jieba's tokenizer, its shipped IDF table and its demoted words, loaded once (about a second) on first use."""
     global _jieba_state

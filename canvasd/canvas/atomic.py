@@ -62,13 +62,19 @@ def write_error(path: Path, exc: OSError) -> CanvasdError:
     return CanvasWriteError(path, reason, exc.errno)
 
 
-def replace_file(target: Path, data: bytes, *, fsync: bool,
-                 unchanged: Callable[[], bool] = lambda: True) -> os.stat_result:
+def replace_file(target: Path, data: bytes, *, fsync: bool, unchanged: Callable[[], bool] = lambda: True,
+                 kept: Callable[[os.stat_result], bool] | None = None) -> os.stat_result:
     """Atomically make `data` the content of `target`, keeping its mode; returns the new file's stat.
 
     `unchanged` is called just before the rename; if it returns False the temp file is removed and
     TargetChangedError raised. On any error no temp file is left behind and the target is untouched.
     A symlinked canvas stays a symlink: the file it points to is replaced.
+
+    A program that saves by rewriting the file in place (as Obsidian does) can still do so between that check
+    and a rename. With `kept` (is this stat still the file the caller read?), the new file is swapped in
+    atomically where the platform can (renameat2 RENAME_EXCHANGE, renamex_np RENAME_SWAP) and the file it
+    replaced is checked after the swap: if it changed, it is swapped back at once and TargetChangedError raised,
+    so no save is ever replaced unseen.
     """
     if os.path.islink(target):
         target = Path(os.path.realpath(target))
@@ -99,7 +105,15 @@ def replace_file(target: Path, data: bytes, *, fsync: bool,
             os.close(fd)
         if not unchanged():
             raise TargetChangedError(str(target))
-        os.replace(temp, target)
+        if kept is None or old is None or not exchange_files(temp, target):
+            os.replace(temp, target)
+        else:
+            try:
+                if not kept(os.lstat(temp)):  # the file now at `temp` is the one that was at `target`
+                    exchange_files(temp, target)  # changed after the check: it goes back, untouched
+                    raise TargetChangedError(str(target))
+            finally:
+                os.unlink(temp)  # the replaced file, or (swapped back) ours
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
@@ -112,6 +126,52 @@ def replace_file(target: Path, data: bytes, *, fsync: bool,
         except OSError as exc:
             raise write_error(target, exc) from None
     return st
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_RENAME_SWAP = 0x2  # macOS sys/stdio.h
+_NO_EXCHANGE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV})
+_exchange: Callable[[bytes, bytes], int] | bool | None = False  # False: not looked up yet; None: unavailable
+
+
+def exchange_files(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False where the system or the file system cannot (the caller renames)."""
+    swap = _exchange_function()
+    if swap is None:
+        return False
+    if swap(os.fsencode(a), os.fsencode(b)) == 0:
+        return True
+    import ctypes
+
+    code = ctypes.get_errno()
+    if code in _NO_EXCHANGE:
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _exchange_function() -> Callable[[bytes, bytes], int] | None:
+    global _exchange
+    if _exchange is False:
+        _exchange = _load_exchange()
+    return _exchange  # type: ignore[return-value]
+
+
+def _load_exchange() -> Callable[[bytes, bytes], int] | None:
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    except OSError:
+        return None
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        renameat2 = libc.renameat2
+        return lambda a, b: int(renameat2(_AT_FDCWD, a, _AT_FDCWD, b, _RENAME_EXCHANGE))
+    if sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        renamex_np = libc.renamex_np
+        return lambda a, b: int(renamex_np(a, b, _RENAME_SWAP))
+    return None
 
 
 def temp_name(name: str) -> str:

@@ -298,7 +298,8 @@ def _write(path: Path, snapshot: CanvasSnapshot | None, text: CanvasText | None,
     version = content_version(data)
     if on_write is not None:
         on_write(path, version)
-    st = replace_file(path, data, fsync=fsync, unchanged=unchanged)
+    st = replace_file(path, data, fsync=fsync, unchanged=unchanged,
+                      kept=lambda replaced: snapshot is not None and signature_of(replaced) == snapshot.signature)
     metrics.physical_writes.inc()
     metrics.written_bytes.inc(len(data))
     store.prime(CanvasSnapshot(path, data, signature_of(st), None, time.time_ns(), canvas_text=new_text,

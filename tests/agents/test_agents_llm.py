@@ -139,3 +139,20 @@ def test_explain_with_an_llm_adds_one_explanation(tmp_path: Path) -> None:
         run = _start(daemon, "explain", ["photo"])
         assert run["state"] == "done" and run["nodes_added"] == 1, run
         assert "solar-powered" in _added(daemon)[0]["text"]
+
+
+def test_a_run_whose_canvas_broke_while_it_waited_fails_naming_the_vault_path(tmp_path: Path) -> None:
+    with llm_server.serving(llm_server.hang()) as server, \
+            _llm_daemon(tmp_path, server, jobs={"max_concurrency": 1}) as daemon:
+        daemon.wait_background()
+        first = _start(daemon, "decompose", ["photo"], wait=False)  # holds the only slot while the LLM hangs
+        server.wait_requests(1, timeout=30)
+        (daemon.vault / "other.canvas").write_text(obsidian(LEARNING))
+        queued = daemon.client.post("/v1/agents/verify/runs", json={
+            "vault": "v", "path": "other.canvas", "nodes": ["photo"], "wait": False}).json()["run"]
+        (daemon.vault / "other.canvas").write_text('{"nodes": [')  # broken on disk while the run waits
+        daemon.client.delete(f"/v1/agents/runs/{first['id']}")
+        daemon.wait_for(lambda: daemon.get_json(f"/v1/agents/runs/{queued['id']}")["run"]["state"] == "failed",
+                        "the queued run to fail")
+        error = daemon.get_json(f"/v1/agents/runs/{queued['id']}")["run"]["error"]
+        assert "'other.canvas'" in error and str(daemon.vault) not in error

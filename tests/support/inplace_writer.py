@@ -5,7 +5,8 @@
 Round after round it adds one node `ext-<canvas index>-<n>` to each canvas, far above everything else (y < 0,
 so it never lands where an agent places nodes). It is a careful writer: it rewrites a file only if the file is
 still what it read (same inode, size and mtime), and counts an edit as done only if, after writing, the path
-still names the file it wrote (no rename replaced it meanwhile); otherwise it reads again and redoes the edit.
+still names the file it wrote (no rename replaced it meanwhile; checked before the file is closed, since an
+inode number is reused once its file is gone); otherwise it reads again and redoes the edit.
 After each done edit it prints `ext <node id>`. It stops when STOP_FILE exists (or after MAX_SECONDS).
 """
 
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 MAX_SECONDS = 120.0
-PAUSE_S = 0.01
+PAUSE_S = 0.05
 
 
 def node(canvas: int, n: int) -> dict[str, object]:
@@ -35,6 +36,8 @@ def edit_once(path: Path, new: dict[str, object]) -> bool:
         doc = json.loads(data)
     except ValueError:
         return False  # caught mid-write by another writer: read again
+    if any(isinstance(n, dict) and n.get("id") == new["id"] for n in doc["nodes"]):
+        return True  # the edit is there already (put back by the other writer after a clash)
     doc["nodes"].append(new)
     out = json.dumps(doc, indent="\t", ensure_ascii=False).encode()
     fd = os.open(path, os.O_RDWR)
@@ -45,10 +48,11 @@ def edit_once(path: Path, new: dict[str, object]) -> bool:
         os.ftruncate(fd, 0)
         os.pwrite(fd, out, 0)
         os.fsync(fd)
-        written = os.fstat(fd)
+        # Checked while the file is still open: once closed, an unlinked file's inode number can be reused at
+        # once by the next file created, and the check would be fooled.
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
     finally:
         os.close(fd)
-    return os.stat(path).st_ino == written.st_ino
 
 
 def main() -> None:
