@@ -103,6 +103,8 @@ def replace_file(target: Path, data: bytes, *, fsync: bool, unchanged: Callable[
             st = os.fstat(fd)
         finally:
             os.close(fd)
+        if kept is not None:
+            _exchange_function()  # looked up before the check, so the first commit's window is as short as any
         if not unchanged():
             raise TargetChangedError(str(target))
         if kept is None or old is None or not exchange_files(temp, target):
@@ -159,10 +161,9 @@ def _exchange_function() -> Callable[[bytes, bytes], int] | None:
 
 def _load_exchange() -> Callable[[bytes, bytes], int] | None:
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: libc's, without a library search
     except OSError:
         return None
     if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
