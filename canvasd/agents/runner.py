@@ -31,6 +31,7 @@ from canvasd.errors import (
     NodeNotFoundError,
 )
 from canvasd.jobs.scheduler import Priority
+from canvasd.subsystem import Phase
 from canvasd.watch.follower import Absent, CanvasKey, FeedFollower, FileStamp
 
 if TYPE_CHECKING:
@@ -300,8 +301,9 @@ class AgentRunner(FeedFollower):
         checked = check_ops(agent, ops, targets=set(run.nodes), existing=existing)
         run.nodes_added += len(checked.nodes)
         existing.update(node["id"] for node in checked.nodes)
-        for node_id, colour in checked.colours.items():
-            self._own_colours[(run.vault, run.path, node_id)] = colour
+        if self._settings.triggers:  # only triggers need to tell canvasd's recolours from the learner's
+            for node_id, colour in checked.colours.items():
+                self._own_colours[(run.vault, run.path, node_id)] = colour
         edit = AgentEdit(checked, {"agent": agent.name, "run": run.id})
         return edit, self._engine.submit(real, edit)
 
@@ -341,7 +343,9 @@ class AgentRunner(FeedFollower):
                 await asyncio.wrap_future(future)
                 return edit
             except (CanvasBusyError, CanvasParseError) as exc:
-                if attempt == _BUSY_RETRIES or (isinstance(exc, CanvasParseError) and not self._rewritten_now(run)):
+                if attempt == _BUSY_RETRIES:
+                    raise
+                if isinstance(exc, CanvasParseError) and not await asyncio.to_thread(self._rewritten_now, run):
                     raise
             await asyncio.sleep(_BUSY_PAUSE_S * 2 ** attempt)
             edit = edit.again()
@@ -411,11 +415,12 @@ class AgentRunner(FeedFollower):
         before = self._colours.get(key)
         signature = snapshot.signature
         self._colours[key] = ((signature[0], signature[1]) if signature else None, colours)
-        if before is None:
-            return "seen"  # first sight (the start): what is coloured already triggers nothing
+        if before is None and self.phase is not Phase.READY:
+            return "seen"  # the start: what was coloured before canvasd looked triggers nothing
+        known = before[1] if before is not None else {}  # a canvas made since the start: all of it is new
         started = 0
         for node_id, colour in colours.items():
-            if before[1].get(node_id) == colour or self._own_colours.pop((vault, path, node_id), None) == colour:
+            if known.get(node_id) == colour or self._own_colours.pop((vault, path, node_id), None) == colour:
                 continue
             agent_name = self._settings.triggers.get(self._states.state_of({"color": colour}))
             if agent_name is None:
