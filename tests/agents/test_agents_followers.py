@@ -42,7 +42,7 @@ def test_a_node_the_learner_turns_red_gets_questions_once(tmp_path: Path) -> Non
         (daemon.vault / "new.canvas").write_text(obsidian(fresh))  # a canvas made since the start, red already
         daemon.wait_for(lambda: len(_runs(daemon)) >= 3 and all(r["state"] == "done" for r in _runs(daemon)),
                         "the run triggered by a new canvas")
-        assert [(r["path"], r["nodes"]) for r in _runs(daemon)][0] == ("new.canvas", ["c"])
+        assert next((r["path"], r["nodes"]) for r in _runs(daemon)) == ("new.canvas", ["c"])
 
 
 def test_relate_links_a_node_to_the_nearest_canvas_by_meaning(tmp_path: Path) -> None:
