@@ -71,7 +71,11 @@ class BatchWriterSettings(Section):
     enabled: bool = Field(
         True, description="Merge operations per canvas; off commits every request with its own atomic write.")
     window_ms: float = Field(
-        100.0, ge=0, description="Commit a canvas this long after the last operation that reached it.")
+        100.0, ge=0, description="At most one write per canvas per this long; with leading_edge off, the wait after "
+        "a canvas's last operation.")
+    leading_edge: bool = Field(
+        True, description="Commit at once a canvas not written within the last window (else at the window's "
+        "end); off, every write waits out the window.")
     max_delay_ms: float = Field(
         1000.0, gt=0, description="Commit no later than this after the first waiting operation.")
     fsync: bool = Field(

@@ -71,7 +71,7 @@ def test_a_socket_file_someone_else_listens_on_is_not_stolen(tmp_path: Path) -> 
 
 def test_sigterm_with_pending_writes_loses_nothing(tmp_path: Path) -> None:
     # A window far longer than the 100 requests take on any machine: only the shutdown flush can commit them.
-    config = {"batch_writer": {"window_ms": 600_000, "max_delay_ms": 600_000, "fsync": True}}
+    config = {"batch_writer": {"window_ms": 600_000, "max_delay_ms": 600_000, "fsync": True, "leading_edge": False}}
     daemon = DaemonProcess(tmp_path / "d", config=config)
     try:
         daemon.start()

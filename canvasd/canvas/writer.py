@@ -1,16 +1,25 @@
 """Canvas writers: the batching writer merges requests per canvas into one durable write (group commit);
 the direct writer is the plain path, one atomic write per request.
 
-Batching: the first request to an idle canvas opens a window; the canvas is committed `window_ms` after
-the last request reached it, and never later than `max_delay_ms` after the first. Requests that arrive
-while a canvas is being committed wait for the next commit. Every request's future resolves once its
-data is durable (or with the error that stopped it). Commits of different canvases run in parallel on a
-small thread pool; one canvas never has two commits in flight.
+Batching with the leading edge (the default): a canvas is written at most once per `window_ms`. A request
+to a canvas that had no commit within the last window is committed at once; one that arrives within the
+window waits for the window's end (`window_ms` after the previous commit started) and shares that commit
+with everything else that arrived meanwhile. So a lone write never waits, and a burst submitted within
+one window costs two writes: the leading one and the trailing one.
+
+Without the leading edge (`leading_edge` off, the earlier behaviour): the first request to an idle canvas
+opens a window; the canvas is committed `window_ms` after the last request reached it, and never later
+than `max_delay_ms` after the first.
+
+Either way, requests that arrive while a canvas is being committed wait for the next commit. Every
+request's future resolves once its data is durable (or with the error that stopped it). Commits of
+different canvases run in parallel on a small thread pool; one canvas never has two commits in flight.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -107,17 +116,22 @@ class DirectCanvasWriter:
 
 
 class _CanvasQueue:
-    """Requests waiting for one canvas, and whether a commit of it is in flight."""
+    """Requests waiting for one canvas, whether a commit of it is in flight, and when the last one started."""
 
-    __slots__ = ("first", "in_flight", "last", "path", "urgent", "waiting")
+    __slots__ = ("committed", "first", "in_flight", "last", "path", "urgent", "waiting")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.waiting: list[WriteRequest] = []
-        self.first = 0.0
-        self.last = 0.0
+        self.first = 0.0  # when the oldest waiting request arrived
+        self.last = 0.0  # when the newest waiting request arrived
+        self.committed = -math.inf  # when the newest commit of the canvas started
         self.in_flight: list[WriteRequest] = []
         self.urgent = False
+
+    def idle(self) -> bool:
+        """Nothing waits for this canvas and nothing of it is being committed."""
+        return not self.waiting and not self.in_flight
 
 
 class BatchingCanvasWriter:
@@ -130,6 +144,7 @@ class BatchingCanvasWriter:
         self._settings = settings
         self._window = settings.window_ms / 1000
         self._max_delay = settings.max_delay_ms / 1000
+        self._leading_edge = settings.leading_edge
         self._metrics = metrics
         self._fallback = fallback
         self._queues: dict[str, _CanvasQueue] = {}
@@ -199,9 +214,17 @@ class BatchingCanvasWriter:
             self._thread.start()
 
     def _due_at(self, queue: _CanvasQueue) -> float:
+        """When the waiting requests of `queue` are to be committed (now or earlier: at once)."""
         if queue.urgent:
             return 0.0
-        return min(queue.last + self._window, queue.first + self._max_delay)
+        # Leading edge: the window opens at the previous commit (never, for a canvas not written lately);
+        # otherwise every request reopens it.
+        opened = queue.committed if self._leading_edge else queue.last
+        return min(opened + self._window, queue.first + self._max_delay)
+
+    def _forgettable(self, queue: _CanvasQueue, now: float) -> bool:
+        """The queue holds nothing the schedule still needs: idle, and (leading edge) its window is over."""
+        return queue.idle() and (not self._leading_edge or queue.committed + self._window <= now)
 
     def _run(self) -> None:
         while True:
@@ -210,8 +233,10 @@ class BatchingCanvasWriter:
                 if due is None:
                     return
                 batches = []
+                now = time.monotonic()
                 for queue in due:
                     queue.in_flight, queue.waiting, queue.urgent = queue.waiting, [], False
+                    queue.committed = now
                     batches.append((queue, queue.in_flight))
             assert self._pool is not None
             for queue, batch in batches:
@@ -223,6 +248,7 @@ class BatchingCanvasWriter:
             now = time.monotonic()
             due: list[_CanvasQueue] = []
             next_at: float | None = None
+            self._forget_idle(now)
             for queue in self._queues.values():
                 if queue.in_flight or not queue.waiting:
                     continue
@@ -233,9 +259,14 @@ class BatchingCanvasWriter:
                     next_at = at
             if due:
                 return due
-            if self._closed and not any(q.waiting or q.in_flight for q in self._queues.values()):
+            if self._closed and all(q.idle() for q in self._queues.values()):
                 return None
             self._cond.wait(None if next_at is None else next_at - now)
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop the queues of canvases whose window is over, so the table holds only recent canvases."""
+        for key in [key for key, queue in self._queues.items() if self._forgettable(queue, now)]:
+            del self._queues[key]
 
     def _commit(self, queue: _CanvasQueue, batch: list[WriteRequest]) -> None:
         try:
@@ -252,6 +283,7 @@ class BatchingCanvasWriter:
         finally:
             with self._cond:
                 queue.in_flight = []
-                if not queue.waiting and self._queues.get(os.fspath(queue.path)) is queue:
-                    del self._queues[os.fspath(queue.path)]
+                key = os.fspath(queue.path)
+                if self._forgettable(queue, time.monotonic()) and self._queues.get(key) is queue:
+                    del self._queues[key]
                 self._cond.notify_all()

@@ -181,7 +181,7 @@ class SummaryBuilder:
             "optimizations": {
                 "read_cache": {"enabled": s.read_cache.enabled,
                                "saved": {"disk_reads": int(reads.hits)}, "fallbacks": self._fallbacks("read_cache")},
-                "batch_writer": {"enabled": s.batch_writer.enabled,
+                "batch_writer": {"enabled": s.batch_writer.enabled, "leading_edge": s.batch_writer.leading_edge,
                                  "saved": {"physical_writes": max(0, int(write_requests - physical))},
                                  "fallbacks": self._fallbacks("batch_writer")},
                 "json_engine": {"enabled": s.json_engine == "orjson", "engine": s.json_engine,

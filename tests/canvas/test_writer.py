@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from canvasd.canvas import Delete, Patch, Replace
+from canvasd.canvas import CanvasEngine, Delete, Patch, Replace
 from canvasd.canvas.atomic import TEMP_SUFFIX, TargetChangedError, replace_file, sweep_temp_files
 from canvasd.canvas.store import content_version
+from canvasd.config import load_settings
 from canvasd.errors import (
     CanvasConflictError,
     CanvasNotFoundError,
@@ -63,7 +64,8 @@ def test_burst_of_100_patches_is_at_most_two_physical_writes(canvas, make_engine
 
 def test_requests_in_one_window_share_one_durable_write(canvas, make_engine) -> None:
     # The window (not a flush) commits them: long enough that a busy machine still submits all 5 inside it.
-    engine = make_engine(batch_writer={"window_ms": 1000, "max_delay_ms": 5000})
+    # Without the leading edge even the first request waits for the window.
+    engine = make_engine(batch_writer={"window_ms": 1000, "max_delay_ms": 5000, "leading_edge": False})
     futures = [engine.submit(canvas, _add(i)) for i in range(5)]
     assert not any(f.done() for f in futures)  # no-wait mode: queued, not yet committed
     results = [f.result(timeout=10) for f in futures]
@@ -71,8 +73,81 @@ def test_requests_in_one_window_share_one_durable_write(canvas, make_engine) -> 
     assert {r.version for r in results} == {content_version(canvas.read_bytes())}
 
 
+# ---------------------------------------------------------------------------------- leading edge
+
+def test_a_lone_write_is_committed_without_waiting_for_the_window(canvas, make_engine) -> None:
+    # A minute-long window: had the write waited for it, apply's 30 s timeout would end the test.
+    engine = make_engine(batch_writer={"window_ms": 60_000, "max_delay_ms": 120_000})
+    result = engine.apply(canvas, _add(1), timeout=30)
+    assert _writes(engine) == 1
+    assert result.written and result.version == content_version(canvas.read_bytes())
+    assert "n1" in {n["id"] for n in json.loads(canvas.read_text())["nodes"]}
+
+
+def test_writes_within_the_window_after_a_commit_share_one_trailing_commit(canvas, make_engine) -> None:
+    # The window (not a flush) ends them: long enough that a busy machine still submits all 5 inside it.
+    engine = make_engine(batch_writer={"window_ms": 1000, "max_delay_ms": 5000})
+    leading = engine.apply(canvas, _add(0), timeout=30)
+    futures = [engine.submit(canvas, _add(i)) for i in range(1, 6)]
+    assert _writes(engine) == 1
+    results = [f.result(timeout=30) for f in futures]
+    assert _writes(engine) == 2
+    assert {r.version for r in results} == {content_version(canvas.read_bytes())} != {leading.version}
+    ids = [n["id"] for n in json.loads(canvas.read_text())["nodes"]]
+    assert ids[-6:] == [f"n{i}" for i in range(6)]
+
+
+def test_a_second_write_in_a_long_window_waits_for_it(canvas, make_engine) -> None:
+    engine = make_engine(batch_writer={"window_ms": 60_000, "max_delay_ms": 120_000})
+    engine.apply(canvas, _add(0), timeout=30)
+    second = engine.submit(canvas, _add(1))
+    assert not second.done() and _writes(engine) == 1  # held until the window ends (or a flush)
+    engine.flush(timeout=30)
+    assert second.result().written and _writes(engine) == 2
+
+
+def test_a_request_that_arrives_during_a_commit_waits_for_the_next_one(canvas) -> None:
+    late: list = []
+
+    def arrive_during_commit(path: Path, version: str | None) -> None:  # runs while the first commit is in flight
+        if not late:
+            late.append(engine.submit(path, _add(2)))
+
+    settings = load_settings(batch_writer={"window_ms": 1000, "max_delay_ms": 5000, "fsync": False})
+    with CanvasEngine(settings, on_write=arrive_during_commit) as engine:
+        first = engine.apply(canvas, _add(1), timeout=30)
+        assert len(late) == 1
+        second = late[0].result(timeout=30)  # committed by the window's end, no flush
+        assert _writes(engine) == 2 and first.version != second.version
+    ids = [n["id"] for n in json.loads(canvas.read_text())["nodes"]]
+    assert ids[-2:] == ["n1", "n2"]
+
+
+def test_a_burst_without_a_flush_is_one_leading_and_one_trailing_write(canvas, make_engine) -> None:
+    # The window, not a flush, commits the trailing part; it is far longer than submitting 100 patches takes.
+    engine = make_engine(batch_writer={"window_ms": 2000, "max_delay_ms": 5000})
+    futures = [engine.submit(canvas, _add(i)) for i in range(100)]
+    results = [f.result(timeout=30) for f in futures]
+    assert 1 <= _writes(engine) <= 2
+    assert len({r.version for r in results}) == _writes(engine)
+    assert engine.metrics.value("canvasd_canvas_logical_ops_total") == 100
+    ids = [n["id"] for n in json.loads(canvas.read_text())["nodes"]]
+    assert ids[-100:] == [f"n{i}" for i in range(100)]  # nothing lost, in the order submitted
+    assert results[-1].version == content_version(canvas.read_bytes())
+
+
+def test_canvases_have_windows_of_their_own(write_canvas, make_engine) -> None:
+    engine = make_engine(batch_writer={"window_ms": 60_000, "max_delay_ms": 120_000})
+    one = write_canvas("one.canvas", cf.obsidian(cf.learning_doc()))
+    two = write_canvas("two.canvas", cf.obsidian(cf.learning_doc()))
+    engine.apply(one, _add(1), timeout=30)
+    engine.apply(two, _add(1), timeout=30)  # one's window does not hold two's first write
+    assert _writes(engine) == 2
+
+
 def test_max_delay_bounds_how_long_a_steady_stream_waits(canvas, make_engine) -> None:
-    engine = make_engine(batch_writer={"window_ms": 50, "max_delay_ms": 100})
+    # The window reopened by every request (leading edge off) is what max_delay bounds.
+    engine = make_engine(batch_writer={"window_ms": 50, "max_delay_ms": 100, "leading_edge": False})
     futures = []
     deadline = time.monotonic() + 1.0
     i = 0
@@ -88,6 +163,7 @@ def test_max_delay_bounds_how_long_a_steady_stream_waits(canvas, make_engine) ->
 def test_external_edit_inside_the_window_is_preserved(canvas, make_engine) -> None:
     # The window stays open however long the other process takes to start; the flush closes it.
     engine = make_engine(batch_writer={"window_ms": 60_000, "max_delay_ms": 60_000})
+    engine.apply(canvas, _add(0), timeout=30)  # the leading commit: the next request waits for the window
     future = engine.submit(canvas, _add(1))
     # Obsidian writes the file in between (a separate process, in place, as its writeFile does).
     script = ("import json,sys; p=sys.argv[1]; d=json.load(open(p,encoding='utf-8'));"
@@ -98,7 +174,7 @@ def test_external_edit_inside_the_window_is_preserved(canvas, make_engine) -> No
     engine.flush()
     future.result(timeout=10)
     ids = {n["id"] for n in json.loads(canvas.read_text())["nodes"]}
-    assert {"obsidian", "n1"} <= ids
+    assert {"obsidian", "n0", "n1"} <= ids
 
 
 def test_a_half_written_canvas_is_read_again_before_a_patch_fails(canvas, make_engine) -> None:
