@@ -61,14 +61,22 @@ class EmbedHandler(BaseHTTPRequestHandler):
             server.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
             server.active += 1
             server.max_active = max(server.max_active, server.active)
+        self._counted = True
         server.asked.set()
         try:
             if server.hold.is_set():
                 server.release.wait(0.02)
             self._answer(body)
         finally:
-            with server.lock:
-                server.active -= 1
+            self._done()
+
+    def _done(self) -> None:
+        """The call is over: uncounted before its answer is sent (the client may send its next call the moment
+        it has the answer, before this handler's thread runs again)."""
+        if getattr(self, "_counted", False):
+            self._counted = False
+            with self.server.lock:
+                self.server.active -= 1
 
     def _answer(self, body: dict[str, Any]) -> None:
         mode, texts = self.server.mode, body["input"]
@@ -105,6 +113,7 @@ class EmbedHandler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(answer).encode())
 
     def _send(self, status: int, payload: bytes) -> None:
+        self._done()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
