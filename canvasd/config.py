@@ -316,6 +316,64 @@ class AgentsSettings(Section):
     llm: LlmSettings = Field(default_factory=LlmSettings, description=LlmSettings.__doc__)
 
 
+class LeaseSettings(Section):
+    """Canvases open in Obsidian: the plugin leases them, and canvasd's own writes to them become proposals."""
+
+    enabled: bool = Field(
+        True, description="Honour leases: a daemon-side write (agents, review) to a canvas open in Obsidian is sent "
+        "to the plugin as ops; off: such writes go to the file at once.")
+    max_ttl_s: float = Field(120.0, gt=0, description="Longest a lease lasts without being renewed.")
+    proposal_timeout_s: float = Field(
+        5.0, gt=0, description="How long the plugin has to apply a proposal before canvasd writes the file itself.")
+
+
+def _check_folder(value: str) -> str:
+    parts = value.strip("/").split("/")
+    if not value.strip("/") or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+        raise ValueError(f"'{value}' must be a folder inside the vault, e.g. Review (no '..', no hidden folders)")
+    return "/".join(parts)
+
+
+def _check_clock_time(value: str) -> str:
+    if not re.fullmatch(r"(?:[01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"'{value}' is not a time of day (use HH:MM, e.g. 06:00)")
+    return value
+
+
+def _check_zone(value: str) -> str:
+    if value:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a known time zone (e.g. Asia/Shanghai, Europe/Berlin)") from None
+    return value
+
+
+class ReviewSettings(Section):
+    """Spaced repetition: an FSRS card per coloured concept node, a daily review canvas."""
+
+    enabled: bool = Field(True, description="Keep cards and the review log; off: `/v1/review/*` answers 503.")
+    folder: Annotated[str, AfterValidator(_check_folder)] = Field(
+        "Review", description="Vault folder of the daily review canvases (`Review/YYYY-MM-DD.canvas`).")
+    daily_at: Annotated[str, AfterValidator(_check_clock_time)] = Field(
+        "06:00", description="Local time the day's review canvas is built (HH:MM); also built at start when missed.")
+    daily_canvas: bool = Field(True, description="Build the review canvas every day at `daily_at`; off: on request.")
+    daily_limit: int = Field(30, ge=1, le=500, description="Most cards on one day's review canvas.")
+    timezone: Annotated[str, AfterValidator(_check_zone)] = Field(
+        "", description="Time zone of the learner's day (IANA name); empty: the machine's local zone.")
+    desired_retention: float = Field(
+        0.9, gt=0.5, lt=1, description="FSRS: the recall probability a card is due at (higher: more reviews).")
+    maximum_interval_days: int = Field(36500, ge=1, description="FSRS: the longest interval between two reviews.")
+    easy_score: int | None = Field(
+        None, ge=80, le=100, description="Scores from this up rate a review easy (unset: 80+ is good, never easy).")
+    auto_score: bool = Field(
+        True, description="Score an answer the learner writes on a review canvas and record the review.")
+    recolour: bool = Field(
+        True, description="A rating sent by a client or an answer's score recolours the node (red/purple/green).")
+
+
 DEFAULT_LEARNING_STATES: dict[str, str] = {
     "1": "not_understood",
     "6": "partly_understood",
@@ -346,6 +404,8 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings, description=MemorySettings.__doc__)
     memory_cache: MemoryCacheSettings = Field(MemoryCacheSettings(), description=MemoryCacheSettings.__doc__)
     agents: AgentsSettings = Field(default_factory=AgentsSettings, description=AgentsSettings.__doc__)
+    review: ReviewSettings = Field(ReviewSettings(), description=ReviewSettings.__doc__)
+    leases: LeaseSettings = Field(LeaseSettings(), description=LeaseSettings.__doc__)
     json_engine: Literal["orjson", "json"] = Field(
         "orjson", description="Parser for canvas reads: orjson (fast) or the standard library's json (plain)."
     )

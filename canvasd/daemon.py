@@ -2,7 +2,7 @@
 
 Start binds the socket and answers requests within a fraction of a second; then the subsystems start in the
 background, in order: the watcher first (once it has scanned every vault the change feed is live), then the
-followers of the feed (index, memory, agents), each on its own. Signal handlers only set a flag. Shutdown stops
+followers of the feed (index, memory, agents, review), each on its own. Signal handlers only set a flag. Shutdown stops
 accepting, drains requests in progress (with a timeout), flushes the writer, stops the jobs, closes the
 subsystems in reverse order and removes the socket.
 """
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from canvasd.watch.cursor import CursorStore
     from canvasd.watch.feed import ChangeEvent, ChangeFeed
     from canvasd.watch.follower import FeedFollower
+    from canvasd.watch.open_canvases import OpenCanvases
     from canvasd.watch.own_writes import OwnWrites
 
 log = logging.getLogger("canvasd.daemon")
@@ -59,6 +60,7 @@ class Daemon:
         self.feed: ChangeFeed | None = None
         self.scheduler: JobScheduler | None = None
         self.periodic: PeriodicJobs | None = None
+        self.open_canvases: OpenCanvases | None = None
         self.embedding: EmbeddingService | None = None
         self.subsystems: list[Subsystem] = []
         self.ctx: ApiContext | None = None
@@ -91,6 +93,7 @@ class Daemon:
         from canvasd.server.summary import RequestWindow, SummaryBuilder
         from canvasd.watch.cursor import CursorStore
         from canvasd.watch.feed import ChangeFeed
+        from canvasd.watch.open_canvases import OpenCanvases
         from canvasd.watch.own_writes import OwnWrites
 
         d = self.settings.daemon
@@ -108,6 +111,8 @@ class Daemon:
         self.feed.add_listener(self._on_event)
         self.scheduler = JobScheduler(self.settings.jobs, self.metrics)
         await self.scheduler.start()
+        self.open_canvases = OpenCanvases(self.settings.leases, self.engine, self.feed, self.metrics,
+                                          asyncio.get_running_loop())
         self.embedding = EmbeddingService(self.settings.embedding, self.metrics,
                                           cache_entries=self.settings.index.embedding_cache_entries,
                                           cache_enabled=self.settings.index.embedding_cache)
@@ -116,11 +121,13 @@ class Daemon:
         self.ctx = ApiContext(
             settings=self.settings, metrics=self.metrics, engine=self.engine, vaults=vaults, feed=self.feed,
             scheduler=self.scheduler, window=window, summary=SummaryBuilder(self.settings, self.metrics, window),
+            open_canvases=self.open_canvases,
             socket=d.socket, started=self.started_at, subsystems=self.subsystems,
         )
         await self._serve(sock, token=None)
         if self.settings.http.tcp_port:
             await self._serve_tcp()
+        self._write_discovery()
         self._install_signal_handlers()
         for vault in vaults:
             if not vault.exists():
@@ -135,6 +142,7 @@ class Daemon:
         from canvasd.agents.runner import AgentRunner
         from canvasd.index.semantic_index import SemanticIndex
         from canvasd.memory.subsystem import MemorySubsystem
+        from canvasd.review.subsystem import ReviewSubsystem
         from canvasd.watch.watcher import CanvasWatcher
 
         assert self.engine is not None and self.scheduler is not None and self.feed is not None
@@ -147,8 +155,10 @@ class Daemon:
         memory = MemorySubsystem(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
                                  self.embedding)
         agents = AgentRunner(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
-                             index=index, memory=memory)
-        followers: list[FeedFollower] = [index, memory, agents]
+                             index=index, memory=memory, open_canvases=self.open_canvases)
+        review = ReviewSubsystem(self.settings, self.metrics, self.engine, vaults, self.scheduler, self.feed,
+                                 memory=memory, open_canvases=self.open_canvases)
+        followers: list[FeedFollower] = [index, memory, agents, review]
         for follower in followers:
             self.feed.add_listener(follower.on_event)
         return [watcher, *followers]
@@ -187,6 +197,17 @@ class Daemon:
         token = load_or_create_token(h.token_file or self.settings.daemon.data_dir / "token")
         await self._serve(open_tcp_listener(h.tcp_port), token=token)
         log.info("also listening on 127.0.0.1:%d (bearer token required)", h.tcp_port)
+
+    def _write_discovery(self) -> None:
+        """Tell clients that cannot be configured (the Obsidian plugin) where this daemon listens."""
+        from canvasd.server.discovery import write_discovery
+
+        d, h = self.settings.daemon, self.settings.http
+        token_file = (h.token_file or d.data_dir / "token") if h.tcp_port else None
+        try:
+            write_discovery(d.data_dir, d.socket, tcp_port=h.tcp_port, token_file=token_file, started=self.started_at)
+        except OSError as exc:
+            log.warning("could not write the discovery file in %s: %s", d.data_dir, exc)
 
     async def _start_background(self) -> None:
         """Subsystems start after the API is up: the watcher first, then the followers, each on its own."""
@@ -247,6 +268,9 @@ class Daemon:
         if self._cursor_store is not None and self.feed is not None:
             self._cursor_store.save(max(self.feed.cursor, self._cursor_reserved))
         if self.listener is not None:
+            from canvasd.server.discovery import remove_discovery
+
+            remove_discovery(self.settings.daemon.data_dir)
             self.listener.close()
         log.info("canvasd stopped")
 

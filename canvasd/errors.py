@@ -572,12 +572,34 @@ class AgentRunNotFoundError(CanvasdError):
     run: str
 
 
+class ProposalNotFoundError(CanvasdError):
+    """An answer names a proposal that is not waiting (answered already, timed out and written, or never made)."""
+
+    status = 404
+    code = "proposal_not_found"
+    template = ("no proposal '{proposal}' is waiting for an answer (after proposal_timeout_s the daemon writes the "
+                "file itself)")
+    proposal: str
+
+
 class NodeNotFoundError(CanvasdError):
     """A request names a node the canvas does not have."""
 
     status = 422
     code = "node_not_found"
     template = "node '{node}' is not in canvas '{path}' of vault '{vault}'"
+    vault: str
+    path: PathText
+    node: str
+
+
+class CardNotFoundError(CanvasdError):
+    """A review request names a node that has no card (it never had a learning colour)."""
+
+    status = 404
+    code = "card_not_found"
+    template = ("node '{node}' of canvas '{path}' in vault '{vault}' has no review card (cards are made for text, "
+                "file and link nodes coloured red, purple or green)")
     vault: str
     path: PathText
     node: str

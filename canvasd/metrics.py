@@ -106,6 +106,17 @@ class Metrics:
         self.agent_run_seconds = Histogram(
             "canvasd_agent_run_seconds", "Agent run time (queueing excluded), by agent.", ["agent"],
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0), registry=r)
+        # Canvases open in Obsidian (watch/open_canvases.py)
+        self.proposals = Counter(
+            "canvasd_proposals", "Daemon-side writes to leased canvases: applied by the plugin, or written to the "
+            "file (refused or unanswered).", ["outcome"], registry=r)
+        # Spaced repetition (review/)
+        self.review_reviews = Counter(
+            "canvasd_review_reviews", "Reviews recorded, by rating and source (colour, rating, score, answer).",
+            ["rating", "source"], registry=r)
+        self.review_canvas_seconds = Histogram(
+            "canvasd_review_canvas_seconds", "Time to build (or complete) a day's review canvas.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=r)
         self.llm_requests = Counter(
             "canvasd_llm_requests", "Requests to the LLM, by outcome (ok, invalid, failed).", ["outcome"], registry=r)
         # Embeddings (embedding/), shared by the index and the memory graph

@@ -35,6 +35,30 @@ def test_socket_is_0600_in_a_0700_folder_and_removed_on_exit(tmp_path: Path) -> 
         daemon.close()
 
 
+def test_the_discovery_file_says_where_the_daemon_listens_while_it_runs(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path / "d", config={"http": {"tcp_port": _free_port()}})
+    try:
+        daemon.start()
+        found = daemon.data / "canvasd" / "daemon.json"
+        info = json.loads(found.read_text())
+        assert stat.S_IMODE(found.stat().st_mode) == 0o600
+        assert info["socket"] == str(daemon.socket) and info["pid"] == daemon.proc.pid
+        assert info["tcp_port"] == daemon.config["http"]["tcp_port"]
+        assert Path(info["token_file"]).read_text().strip()  # the token a TCP client needs is there
+        second = subprocess.run(daemon.command(), env=daemon.env, capture_output=True, timeout=30)
+        assert second.returncode == 1 and json.loads(found.read_text())["pid"] == daemon.proc.pid  # left alone
+        daemon.stop()
+        assert not found.exists()
+    finally:
+        daemon.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_a_second_daemon_on_the_same_socket_exits_with_a_clear_error(daemon: DaemonProcess) -> None:
     second = subprocess.run(daemon.command(), env=daemon.env, capture_output=True, timeout=30)
     assert second.returncode == 1
@@ -173,15 +197,16 @@ def test_switched_off_and_failed_subsystems_answer_one_error_with_one_status(tmp
             time.sleep(0.05)
         assert health["status"] == "degraded"
         assert health["subsystems"] == {"api": "ready", "watcher": "ready", "index": "off", "memory": "failed",
-                                         "agents": "ready"}
+                                         "agents": "ready", "review": "off"}
         answers = {"index": d.client.get("/v1/search", params={"q": "limits"}),
-                   "memory": d.client.get("/v1/memory/stats")}
+                   "memory": d.client.get("/v1/memory/stats"), "review": d.client.get("/v1/review/due")}
         for name, answer in answers.items():
             assert answer.status_code == 503, answer.text
             error = answer.json()["error"]
             assert error["code"] == "subsystem_unavailable"
             assert error["details"]["subsystem"] == name and error["details"]["state"] == health["subsystems"][name]
         assert "switched off (index.enabled: false)" in answers["index"].json()["error"]["message"]
+        assert "switched off (review.enabled: false)" in answers["review"].json()["error"]["message"]
         assert "gopher" in answers["memory"].json()["error"]["message"]
         assert d.client.get("/v1/index/status").json()["state"] == "off"
         assert d.client.get("/v1/health").status_code == 200  # the daemon itself is fine

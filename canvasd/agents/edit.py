@@ -3,7 +3,8 @@
 The engine's writer calls `apply` with the canvas as it is on disk when the batch is committed (after any edit
 the learner made meanwhile, and after earlier requests of the same batch), so new nodes are placed around
 what is really there. A source node the learner deleted meanwhile takes its new nodes with it; a node a
-recolour was meant for that is gone is left alone.
+recolour was meant for that is gone is left alone. Applied again (a proposal the plugin took late), what is on
+the canvas already is not added twice.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ class AgentEdit(WriteRequest):
         boxes = {n["id"]: box for n in current if isinstance(n.get("id"), str) and (box := box_of(n)) is not None}
         placed = self._place(_placer(canvas, current, len(boxes)), boxes)
         ops: list[JSONObject] = [{"op": "add_node", "node": node} for node in placed]
-        ops += self._edges(boxes)
+        edges = document.get("edges")
+        ops += self._edges(boxes, {e.get("id") for e in edges if isinstance(e, dict)} if isinstance(edges, list)
+                           else set())
         ops += [{"op": "update_node", "id": node_id, "set": {"color": colour}}
                 for node_id, colour in self._checked.colours.items() if node_id in boxes]
         self.applied = ops
@@ -60,7 +63,8 @@ class AgentEdit(WriteRequest):
         for node in self._checked.nodes:
             by_source[node[PROVENANCE_KEY]["source"]].append(node)
         placed: list[JSONObject] = []
-        for source, group in by_source.items():
+        for source, nodes in by_source.items():
+            group = [node for node in nodes if node["id"] not in boxes]  # already there: applied once before
             anchor = boxes.get(source)
             if anchor is None:
                 self.dropped += [node["id"] for node in group]
@@ -74,9 +78,11 @@ class AgentEdit(WriteRequest):
                 placed.append(node)
         return placed
 
-    def _edges(self, boxes: dict[str, Box]) -> list[JSONObject]:
+    def _edges(self, boxes: dict[str, Box], existing: set[Any]) -> list[JSONObject]:
         ops: list[JSONObject] = []
         for edge in self._checked.edges:
+            if edge.get("id") in existing:
+                continue
             start, end = boxes.get(edge["fromNode"]), boxes.get(edge["toNode"])
             if start is None or end is None:
                 continue  # an end was dropped with its source, or the learner removed it meanwhile

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from canvasd.metrics import Metrics
     from canvasd.types import JSONObject
     from canvasd.watch.feed import ChangeFeed
+    from canvasd.watch.open_canvases import OpenCanvases
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,9 @@ class AgentRunner(FeedFollower):
 
     def __init__(self, settings: Settings, metrics: Metrics, engine: CanvasEngine, vaults: VaultRegistry,
                  scheduler: JobScheduler, feed: ChangeFeed, *, index: SemanticIndex | None = None,
-                 memory: MemorySubsystem | None = None) -> None:
+                 memory: MemorySubsystem | None = None, open_canvases: OpenCanvases | None = None) -> None:
         super().__init__(engine, vaults, scheduler, feed, enabled=settings.agents.enabled)
+        self._open_canvases = open_canvases
         self._settings = settings.agents
         self._states = engine.learning_states
         self._metrics = metrics
@@ -305,7 +307,13 @@ class AgentRunner(FeedFollower):
             for node_id, colour in checked.colours.items():
                 self._own_colours[(run.vault, run.path, node_id)] = colour
         edit = AgentEdit(checked, {"agent": agent.name, "run": run.id})
-        return edit, self._engine.submit(real, edit)
+        return edit, self._write(run, real, edit)
+
+    def _write(self, run: AgentRun, real: Path, edit: AgentEdit) -> Future[CommitResult]:
+        """The edit submitted to the engine, or proposed to the plugin when the canvas is open in Obsidian."""
+        if self._open_canvases is not None:
+            return self._open_canvases.submit((run.vault, run.path), real, edit)
+        return self._engine.submit(real, edit)
 
     async def _settle(self, run: AgentRun, pending: list[tuple[AgentEdit, Future[CommitResult]]]) -> None:
         """Wait until every write of the run is durable, count what it added and end the run."""
@@ -350,8 +358,8 @@ class AgentRunner(FeedFollower):
             await asyncio.sleep(_BUSY_PAUSE_S * 2 ** attempt)
             edit = edit.again()
             real = self._vaults.get(run.vault).resolve(run.path)
-            future = (self._engine.submit(real, edit) if self._engine.queues_writes
-                      else await asyncio.to_thread(self._engine.submit, real, edit))
+            future = (self._write(run, real, edit) if self._engine.queues_writes
+                      else await asyncio.to_thread(self._write, run, real, edit))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _rewritten_now(self, run: AgentRun) -> bool:

@@ -103,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     command("agents", _agents, "list the learning agents", json_flag=True)
     cli_agents.add_run_options(command("run", _run, "run an agent on nodes of a canvas", json_flag=True))
     cli_agents.add_runs_options(command("runs", _runs, "show agent runs (or one, or cancel one)", json_flag=True))
+    from canvasd.cli import review as cli_review
+
+    cli_review.add_review_options(command("review", _review, "today's due review cards; the review canvas, a "
+                                                              "rating, statistics", json_flag=True))
     _service_parser(command("service", _service, "install, remove or inspect the per-user service"))
     _config_parser(command("config", _config, "show or check the configuration"))
     return parser
@@ -422,6 +426,17 @@ def _runs(args: argparse.Namespace) -> int:
         print(cli_agents.run_text(answer["run"]))
     else:
         print(cli_agents.runs_table(answer["runs"]))
+    return EXIT_OK
+
+
+def _review(args: argparse.Namespace) -> int:
+    from canvasd.cli import review as cli_review
+
+    answer = cli_review.request(_client(args), args)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(cli_review.text(args, answer))
     return EXIT_OK
 
 

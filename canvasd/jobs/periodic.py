@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import time, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from canvasd.jobs.scheduler import Job, JobScheduler, Priority
@@ -26,12 +27,15 @@ KIND = "periodic"
 
 @dataclass(frozen=True, slots=True)
 class PeriodicJob:
-    """A function to run every `seconds`: in a worker thread if `blocking`, else on the loop (awaited if async)."""
+    """A function to run every `seconds` (or, with `daily_at`, every day at that wall-clock time in `zone`): in a
+    worker thread if `blocking`, else on the loop (awaited if async)."""
 
     name: str
     seconds: float
     func: Callable[[], Any]
     blocking: bool = False
+    daily_at: time | None = None
+    zone: tzinfo | None = None
 
 
 @dataclass(slots=True)
@@ -42,6 +46,8 @@ class _Periodic:
     seconds: float
     func: Callable[[], Any]
     blocking: bool
+    daily_at: time | None = None
+    zone: tzinfo | None = None
     last: Job | None = None
     submitted: int = 0
     skipped: int = 0
@@ -57,20 +63,21 @@ class PeriodicJobs:
         self._aps: AsyncIOScheduler | None = None
 
     def add(self, name: str, seconds: float, func: Callable[[], Awaitable[Any]] | Callable[[], Any], *,
-            blocking: bool = False) -> None:
-        """Run `func` every `seconds`: in a worker thread if `blocking`, else on the loop (awaited if async)."""
+            blocking: bool = False, daily_at: time | None = None, zone: tzinfo | None = None) -> None:
+        """Run `func` every `seconds` (with `daily_at`: daily at that time in `zone`, `seconds` being the grace
+        a late tick still runs in): in a worker thread if `blocking`, else on the loop (awaited if async)."""
         if name in self._specs:
             raise ValueError(f"a periodic job named '{name}' is already registered")
         if not seconds > 0:
             raise ValueError(f"the period of '{name}' must be positive, not {seconds!r}")
-        spec = _Periodic(name, float(seconds), func, blocking)
+        spec = _Periodic(name, float(seconds), func, blocking, daily_at, zone)
         self._specs[name] = spec
         if self._aps is not None:
             self._schedule(spec)
 
     def add_job(self, job: PeriodicJob) -> None:
         """Register what a subsystem asks for (see `add`)."""
-        self.add(job.name, job.seconds, job.func, blocking=job.blocking)
+        self.add(job.name, job.seconds, job.func, blocking=job.blocking, daily_at=job.daily_at, zone=job.zone)
 
     def start(self) -> None:
         """Start ticking on the running event loop."""
@@ -104,17 +111,24 @@ class PeriodicJobs:
 
     def status(self) -> list[dict[str, Any]]:
         """Per periodic job: its period, runs submitted, ticks skipped because the last run was busy, last job."""
-        return [{"name": s.name, "seconds": s.seconds, "blocking": s.blocking, "submitted": s.submitted,
+        return [{"name": s.name, "seconds": s.seconds, "blocking": s.blocking,
+                 "daily_at": None if s.daily_at is None else s.daily_at.isoformat(), "submitted": s.submitted,
                  "skipped": s.skipped, "last": None if s.last is None else s.last.as_dict()}
                 for s in self._specs.values()]
 
     def _schedule(self, spec: _Periodic) -> None:
         """Register one tick with APScheduler."""
+        from apscheduler.triggers.base import BaseTrigger
+        from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
         assert self._aps is not None
+        trigger: BaseTrigger = IntervalTrigger(seconds=spec.seconds, timezone="UTC")
+        if spec.daily_at is not None:  # a laptop asleep at that time runs it on waking, within `seconds`
+            at = spec.daily_at
+            trigger = CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=spec.zone or "UTC")
         self._aps.add_job(
-            self._tick, IntervalTrigger(seconds=spec.seconds, timezone="UTC"), args=(spec.name,),
+            self._tick, trigger, args=(spec.name,),
             id=spec.name, name=spec.name, coalesce=True, max_instances=1,
             # A tick delayed by a busy loop still runs if it is less than one period (at least 1 s) late.
             misfire_grace_time=max(1, math.ceil(spec.seconds)),

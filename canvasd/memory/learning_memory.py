@@ -264,6 +264,21 @@ class LearningMemory:
         self._metrics.memory_synced_canvases.labels(outcome="removed").inc()
         return SyncReport("removed", entities_retired=len(plan.retire), facts_closed=len(plan.close))
 
+    def record_event(self, vault: str, path: str, node_id: str, *, key: str, name: str, fact: str,
+                     at: float) -> bool:
+        """A dated fact about one node's learning ("Limits reviewed: recalled with difficulty"), kept as history:
+        valid from `at`, found by searches over that time. False when the node is not in the graph (yet)."""
+        store = self._ready()
+        group = CanvasGroup(vault, path)
+        with self._group_lock(group.group_id):
+            vector = self._vectors([fact])[0]
+            added = self._run(store.add_event_fact(
+                group, entity_uuid(vault, path, node_id), key=key, name=name, fact=fact, vector=vector,
+                at=datetime.fromtimestamp(at, UTC), now=datetime.now(UTC)))
+            if added:
+                self._cache.invalidate(written(group.group_id, vault))
+        return added
+
     def canvases(self) -> list[tuple[str, str]]:
         """(vault, path) of every canvas the graph holds (for the start-up reconcile: remove the ones gone)."""
         self._ready()

@@ -166,6 +166,26 @@ class GraphStore:
                 "SET e.invalid_at = row.invalid_at, e.expired_at = $now",
                 rows=[{"uuid": c.uuid, "invalid_at": c.invalid_at} for c in plan.close], now=plan.now)
 
+    async def add_event_fact(self, group: CanvasGroup, entity: str, *, key: str, name: str, fact: str,
+                             vector: list[float], at: datetime, now: datetime) -> bool:
+        """A fact about one entity that happened at `at` (a review): valid and closed at that instant, so it is
+        history (found by a search over its time) and no canvas sync takes it for an open fact; False when the
+        entity is not in the graph."""
+        found = await self.query("MATCH (n:Entity {uuid: $uuid}) RETURN n.uuid AS uuid", uuid=entity)
+        if not found:
+            return False
+        import uuid as uuids
+
+        edge_uuid = str(uuids.uuid5(uuids.NAMESPACE_URL, f"{group.group_id}/{key}"))
+        edge = EntityEdge(uuid=edge_uuid, group_id=group.group_id, source_node_uuid=entity, target_node_uuid=entity,
+                          created_at=now, name=name, fact=fact, fact_embedding=vector, episodes=[],
+                          valid_at=at, reference_time=at, attributes={"fact_key": key, "identity": key})
+        self.writes += 1
+        await add_nodes_and_edges_bulk(self.driver, [], [], [], [edge], self.embedder)
+        await self.write("MATCH ()-[e:RELATES_TO {uuid: $uuid}]->() SET e.invalid_at = $at, e.expired_at = $now",
+                         uuid=edge_uuid, at=at, now=now)
+        return True
+
     # -- vectors -----------------------------------------------------------------------------------------
 
     async def entity_texts(self, after: str) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from canvasd.errors import CanvasdError, UnauthorizedError
 from canvasd.metrics import Metrics
-from canvasd.server import agents, canvases, errors, events, memory, search, status
+from canvasd.server import agents, canvases, errors, events, leases, memory, review, search, status
 from canvasd.server._http import JSONResponse
 from canvasd.server.context import ApiContext
 from canvasd.server.openapi import openapi_document
@@ -49,6 +49,14 @@ def routes() -> list[Route]:
         Route("/v1/agents/runs", agents.list_runs, methods=["GET"]),
         Route("/v1/agents/runs/{id}", agents.run, methods=["GET", "DELETE"]),
         Route("/v1/agents/{name}/runs", agents.start_run, methods=["POST"]),
+        Route("/v1/leases", leases.leases, methods=["GET"]),
+        Route("/v1/leases/{client}", leases.lease, methods=["PUT", "DELETE"]),
+        Route("/v1/proposals/{id}", leases.answer, methods=["POST"]),
+        Route("/v1/review/due", review.due, methods=["GET"]),
+        Route("/v1/review/cards/{vault}/{path:path}/nodes/{node}/ratings", review.rate, methods=["POST"]),
+        Route("/v1/review/cards/{vault}/{path:path}/nodes/{node}", review.card, methods=["GET"]),
+        Route("/v1/review/canvas", review.build_canvas, methods=["POST"]),
+        Route("/v1/review/stats", review.stats, methods=["GET"]),
         Route("/v1/jobs", status.jobs, methods=["GET"]),
         Route("/metrics", status.metrics, methods=["GET"]),
         Route("/v1/metrics/summary", status.summary, methods=["GET"]),

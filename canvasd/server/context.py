@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     from canvasd.jobs.scheduler import JobScheduler
     from canvasd.memory.subsystem import MemorySubsystem
     from canvasd.metrics import Metrics
+    from canvasd.review.subsystem import ReviewSubsystem
     from canvasd.server.summary import RequestWindow, SummaryBuilder
     from canvasd.subsystem import Subsystem
     from canvasd.watch.feed import ChangeFeed
+    from canvasd.watch.open_canvases import OpenCanvases
 
 
 @dataclass
@@ -37,6 +39,7 @@ class ApiContext:
     socket: Path
     started: float
     subsystems: Sequence[Subsystem] = ()
+    open_canvases: OpenCanvases | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -48,6 +51,11 @@ class ApiContext:
     def agents(self) -> AgentRunner:
         """The learning agents (switched off, they answer with their phase)."""
         return cast("AgentRunner", self._subsystem("agents"))
+
+    @property
+    def review(self) -> ReviewSubsystem:
+        """Spaced repetition (switched off, it answers with its phase)."""
+        return cast("ReviewSubsystem", self._subsystem("review"))
 
     @property
     def memory(self) -> MemorySubsystem:

@@ -52,6 +52,7 @@ _IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
              "description": "Only write if the canvas is still at this version (its ETag) or, with *, exists.",
              "schema": {"type": "string"}}
 
+_NODE = {"name": "node", "in": "path", "required": True, "description": "A node id.", "schema": {"type": "string"}}
 _LIMIT = {"name": "limit", "in": "query", "required": False, "description": "Results to return (1-200).",
           "schema": {"type": "integer", "minimum": 1, "maximum": 200}}
 
@@ -287,6 +288,104 @@ _SCHEMAS: dict[str, Any] = {
             "id": {"type": "string"}, "state": {"type": "string"}}}},
     },
     "Runs": {"type": "object", "required": ["runs"], "properties": {"runs": {"type": "array", "items": _ref("Run")}}},
+    "LeaseRequest": {
+        "type": "object", "required": ["canvases"], "additionalProperties": False,
+        "properties": {
+            "canvases": {"type": "array", "maxItems": 256, "items": {
+                "type": "object", "required": ["vault", "path"], "additionalProperties": False,
+                "properties": {"vault": {"type": "string", "minLength": 1},
+                               "path": {"type": "string", "minLength": 1}}}},
+            "ttl_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600,
+                      "description": "Seconds the lease lasts unless renewed (capped by leases.max_ttl_s)."}},
+    },
+    "Lease": {
+        "type": "object", "required": ["client", "canvases", "ttl_s"],
+        "properties": {"client": {"type": "string"}, "canvases": {"type": "array", "items": {"type": "object"}},
+                       "ttl_s": {"type": "number"}},
+    },
+    "Leases": {
+        "type": "object", "required": ["leases"],
+        "properties": {"leases": {"type": "array", "items": {"type": "object", "required": ["client", "canvases"]}}},
+    },
+    "LeaseReleased": {
+        "type": "object", "required": ["client", "released"],
+        "properties": {"client": {"type": "string"}, "released": {"type": "integer"}},
+    },
+    "ProposalAnswer": {
+        "type": "object", "required": ["applied"], "additionalProperties": False,
+        "properties": {"applied": {"type": "boolean", "description": "The ops are in the live canvas (Obsidian "
+                                   "saves it); false: the daemon writes the file itself."},
+                       "reason": {"type": "string"}},
+    },
+    "ProposalAnswered": {
+        "type": "object", "required": ["id", "applied"],
+        "properties": {"id": {"type": "string"}, "applied": {"type": "boolean"}},
+    },
+    "ReviewCard": {
+        "type": "object",
+        "required": ["key", "vault", "path", "node", "title", "due", "state", "stability", "difficulty",
+                     "retrievability"],
+        "properties": {
+            "key": {"type": "string", "description": "vault/path#node"}, "vault": {"type": "string"},
+            "path": {"type": "string"}, "node": {"type": "string"}, "title": {"type": "string"},
+            "due": {"type": "string", "description": "When the card is due (ISO 8601, UTC)."},
+            "state": {"type": "string", "enum": ["new", "learning", "review", "relearning", "suspended"]},
+            "stability": {"type": ["number", "null"]}, "difficulty": {"type": ["number", "null"]},
+            "retrievability": {"type": "number", "description": "Predicted recall probability now (0: never "
+                               "reviewed)."}},
+    },
+    "ReviewDue": {
+        "type": "object", "required": ["on", "total", "cards"],
+        "properties": {"on": {"type": "string"}, "total": {"type": "integer", "description": "Cards due in all."},
+                       "cards": {"type": "array", "items": _ref("ReviewCard")}},
+    },
+    "ReviewCardAnswer": {
+        "type": "object", "required": ["card", "log"],
+        "properties": {
+            "card": _ref("ReviewCard"),
+            "log": {"type": "array", "items": {
+                "type": "object", "required": ["at", "rating", "source", "scheduled"],
+                "properties": {"at": {"type": "string"},
+                               "rating": {"type": "string", "enum": ["again", "hard", "good", "easy"]},
+                               "source": {"type": "string", "enum": ["colour", "rating", "score", "answer"]},
+                               "scheduled": {"type": "boolean", "description": "Whether it counted for the "
+                                             "schedule (only a card's first review of a day does)."}}}},
+            "review": {"type": "object", "description": "The review just recorded (after a rating)."}},
+    },
+    "ReviewRating": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "rating": {"type": "string", "enum": ["again", "hard", "good", "easy"]},
+            "score": {"type": "number", "minimum": 0, "maximum": 100,
+                      "description": "An answer's score: below 60 again, 60-79 hard, 80+ good."},
+            "at": {"type": "string", "format": "date-time", "description": "When it was reviewed (a client's "
+                   "queued rating); default now."}},
+    },
+    "ReviewCanvasRequest": {
+        "type": "object", "required": ["vault"], "additionalProperties": False,
+        "properties": {"vault": {"type": "string", "minLength": 1},
+                       "on": {"type": "string", "format": "date", "description": "The day (default today)."}},
+    },
+    "ReviewCanvas": {
+        "type": "object", "required": ["vault", "path", "on", "cards", "added"],
+        "properties": {"vault": {"type": "string"}, "path": {"type": "string"}, "on": {"type": "string"},
+                       "cards": {"type": "array", "items": {"type": "string"}, "description": "path#node of "
+                                 "every card on the canvas."},
+                       "added": {"type": "array", "items": {"type": "string"}}},
+    },
+    "ReviewStats": {
+        "type": "object",
+        "required": ["on", "cards", "due_today", "overdue", "reviewed_today", "next_7_days", "next_30_days",
+                     "forecast", "retention", "streak_days"],
+        "properties": {
+            "on": {"type": "string"}, "cards": {"type": "integer"}, "due_today": {"type": "integer"},
+            "overdue": {"type": "integer"}, "reviewed_today": {"type": "integer"},
+            "next_7_days": {"type": "integer"}, "next_30_days": {"type": "integer"},
+            "forecast": {"type": "array", "items": {"type": "object", "required": ["on", "due"]}},
+            "retention": {"type": ["number", "null"], "description": "Share of the last 30 days' scheduled "
+                          "reviews that were recalled (not again)."},
+            "reviews_30_days": {"type": "integer"}, "streak_days": {"type": "integer"}},
+    },
     "Alerts": {
         "type": "object", "required": ["alerts", "thresholds"],
         "properties": {"alerts": {"type": "array", "items": {
@@ -405,6 +504,48 @@ def openapi_document() -> dict[str, Any]:
                 "delete": {"operationId": "cancelRun", "summary": "Cancel a queued or running run.",
                            "responses": {"200": _json(_ref("RunAnswer"), "The run as it is now."),
                                          **_errors(404, 503)}}},
+            "/v1/leases": _get("listLeases", "Canvases clients (the Obsidian plugin) have open.", "Leases", 503),
+            "/v1/leases/{client}": {
+                "parameters": [{"name": "client", "in": "path", "required": True, "schema": {"type": "string"},
+                                "description": "The client's id (one per Obsidian window)."}],
+                "put": {
+                    "operationId": "putLease", "summary": "Lease (or renew) the canvases open in the client.",
+                    "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("LeaseRequest")}}},
+                    "responses": {"200": _json(_ref("Lease"), "The client's lease now."),
+                                  **_errors(400, 403, 404, 413, 415, 503)}},
+                "delete": {"operationId": "deleteLease", "summary": "Release every canvas the client leased.",
+                           "responses": {"200": _json(_ref("LeaseReleased"), "Released."), **_errors(503)}}},
+            "/v1/proposals/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "post": {
+                    "operationId": "answerProposal", "summary": "The plugin's answer to a proposal on the feed.",
+                    "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("ProposalAnswer")}}},
+                    "responses": {"200": _json(_ref("ProposalAnswered"), "Answered."),
+                                  **_errors(400, 404, 413, 415, 503)}}},
+            "/v1/review/due": _get("reviewDue", "Cards due by the end of a day, lowest retrievability first.",
+                                   "ReviewDue", 400, 404, 503, parameters=[
+                                       _query("vault", "Only this vault."),
+                                       _query("on", "The day, YYYY-MM-DD (default today; a later day: what will "
+                                                    "be due then).", format="date"),
+                                       {**_LIMIT, "description": "Cards to return (1-500).",
+                                        "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]),
+            "/v1/review/cards/{vault}/{path}/nodes/{node}": {
+                "parameters": [_VAULT, _PATH, _NODE],
+                **_get("reviewCard", "One card and its review log.", "ReviewCardAnswer", 400, 403, 404, 503)},
+            "/v1/review/cards/{vault}/{path}/nodes/{node}/ratings": {
+                "parameters": [_VAULT, _PATH, _NODE],
+                "post": {
+                    "operationId": "rateCard", "summary": "Record a review: a rating or an answer's score.",
+                    "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("ReviewRating")}}},
+                    "responses": {"200": _json(_ref("ReviewCardAnswer"), "Recorded (durable)."),
+                                  **_errors(400, 403, 404, 413, 415, 503)}}},
+            "/v1/review/canvas": {"post": {
+                "operationId": "reviewCanvas", "summary": "Build (or complete) a day's review canvas.",
+                "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("ReviewCanvasRequest")}}},
+                "responses": {"200": _json(_ref("ReviewCanvas"), "The canvas is written (durable)."),
+                              **_errors(400, 403, 404, 409, 413, 415, 422, 503, 507)}}},
+            "/v1/review/stats": _get("reviewStats", "Due, overdue, reviewed today, forecast, retention, streak.",
+                                     "ReviewStats", 404, 503, parameters=[_query("vault", "Only this vault.")]),
             "/v1/jobs": _get("jobs", "Background jobs: limit, running, queued, recent.", "Jobs"),
             "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text format).",
                                  "responses": {"200": {"description": "Prometheus text exposition format.",

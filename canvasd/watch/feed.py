@@ -24,7 +24,7 @@ from canvasd.metrics import Metrics
 log = logging.getLogger(__name__)
 
 EventKind = Literal["created", "changed", "deleted", "reset", "vault_missing", "vault_restored", "index_progress",
-                    "agent_run"]
+                    "agent_run", "review", "proposal"]
 Origin = Literal["canvasd", "external"]
 Listener = Callable[["ChangeEvent"], None]
 

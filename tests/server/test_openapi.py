@@ -42,7 +42,7 @@ def _free_port() -> int:
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
     port = _free_port()
     config = {"http": {"tcp_port": port}, "index": {"enabled": True}, "memory": {"enabled": True},
-              "embedding": {"provider": "none"}}
+              "review": {"enabled": True}, "embedding": {"provider": "none"}}
     with running_daemon(tmp_path / "d", config=config) as daemon:
         for canvas in (ROOT / "demo" / "vault").rglob("*.canvas"):
             target = daemon.vault / canvas.relative_to(ROOT / "demo" / "vault")

@@ -41,6 +41,8 @@ TEST_DEFAULTS: dict[str, Any] = {
     # the index and the memory graph have their own daemon tests; elsewhere they only cost CPU
     "index": {"enabled": False},
     "memory": {"enabled": False},
+    # spaced repetition has its own daemon tests; elsewhere its "review" events and review canvases would intrude
+    "review": {"enabled": False},
 }
 
 
