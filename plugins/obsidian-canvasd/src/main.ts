@@ -4,6 +4,8 @@ import { registerCommands } from "./commands";
 import { resolveEndpoint, thisMachine } from "./discovery";
 import { DUE_VIEW_TYPE, DueView } from "./dueView";
 import { ChangeFeed } from "./feed";
+import { Leases, openCanvasViews } from "./leases";
+import { Proposals } from "./proposals";
 import { CanvasdSettingTab, daemonVaultName, mergeSettings, type CanvasdSettings } from "./settings";
 import { StatusBar } from "./status";
 import { Transport } from "./transport";
@@ -14,6 +16,8 @@ const STATUS_REFRESH_MS = 5 * 60_000;
 export default class CanvasdPlugin extends Plugin {
 	settings!: CanvasdSettings;
 	private reconnect: () => void = () => undefined;
+	/** This load's lease on the open canvases (its `client` is the id proposals are addressed to). */
+	leases: Leases | null = null;
 
 	override async onload(): Promise<void> {
 		this.settings = mergeSettings(await this.loadData());
@@ -30,8 +34,27 @@ export default class CanvasdPlugin extends Plugin {
 				if (leaf.view instanceof DueView) void leaf.view.refresh();
 			}
 		};
+		// The canvases open here are leased, so canvasd's own writes to them come as proposals to apply live.
+		const leases = new Leases(transport, () => openCanvasViews(this.app).flatMap((view) =>
+			view.file === null ? [] : [{ vault: vault(), path: view.file.path }]));
+		this.leases = leases;
+		const proposals = new Proposals({ transport, client: leases.client, vault, views: () => openCanvasViews(this.app) });
+		this.register(() => {
+			proposals.stop();
+			void leases.stop();
+		});
+		const layoutChanged = (): void => leases.changed();
+		this.registerEvent(this.app.workspace.on("layout-change", layoutChanged));
+		this.registerEvent(this.app.workspace.on("active-leaf-change", layoutChanged));
+		this.registerEvent(this.app.workspace.on("file-open", layoutChanged));
+		this.registerEvent(this.app.vault.on("rename", layoutChanged));
+
 		const feed = new ChangeFeed(transport, {
 			onEvent: (event) => {
+				if (event.kind === "proposal") {
+					proposals.onEvent(event);
+					return;
+				}
 				status.onEvent(event);
 				if (event.kind === "review") refreshViews();
 			},
@@ -40,7 +63,10 @@ export default class CanvasdPlugin extends Plugin {
 				refreshViews();
 			},
 			onState: (state, error) => {
-				if (state === "connected") void status.refresh();
+				if (state === "connected") {
+					void status.refresh();
+					void leases.sync(); // a restarted daemon has forgotten the lease
+				}
 				else if (state === "offline") status.setOffline(error?.message ?? "the change feed is offline");
 			},
 		});
@@ -64,6 +90,7 @@ export default class CanvasdPlugin extends Plugin {
 
 		this.app.workspace.onLayoutReady(() => {
 			void status.refresh();
+			leases.start();
 			feed.start();
 		});
 	}

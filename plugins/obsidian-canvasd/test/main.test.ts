@@ -6,9 +6,14 @@ import { eventually, tempDir } from "./daemon";
 
 describe("plugin lifecycle", () => {
 	it("registers its commands, view, settings and status item, and unload undoes what it registered", async () => {
+		const handlers = new Set<string>();
+		const on = (name: string) => {
+			handlers.add(name);
+			return { off: () => handlers.delete(name) };
+		};
 		const app = {
-			vault: { getName: () => "v" },
-			workspace: { onLayoutReady: (callback: () => void) => callback(), getLeavesOfType: () => [] },
+			vault: { getName: () => "v", on },
+			workspace: { onLayoutReady: (callback: () => void) => callback(), getLeavesOfType: () => [], on },
 		};
 		const plugin = new CanvasdPlugin(app as never, {} as never);
 		const stub = plugin as unknown as {
@@ -27,7 +32,11 @@ describe("plugin lifecycle", () => {
 		await eventually(() => (stub.statusItems[0]?.text === "canvasd offline" ? true : undefined), "the offline status");
 		expect(stub.registered).toBeGreaterThanOrEqual(3); // the status bar, the feed and the refresh interval
 
+		expect([...handlers].sort()).toEqual(["active-leaf-change", "file-open", "layout-change", "rename"]);
+		expect(plugin.leases?.client).toMatch(/^obsidian-[0-9a-f]{12}$/);
+
 		plugin.unload();
 		expect(stub.registered).toBe(0);
+		expect(handlers.size).toBe(0);
 	});
 });

@@ -23,7 +23,11 @@ export class Component {
 		this.register(() => window.clearInterval(id));
 		return id;
 	}
-	registerEvent(_ref: unknown): void {}
+	/** The stand-in apps' `on(...)` give refs with `off()`: unloading detaches the handler, as Obsidian's does. */
+	registerEvent(ref: unknown): void {
+		const off = (ref as { off?: unknown } | null)?.off;
+		if (typeof off === "function") this.register(() => (off as () => void)());
+	}
 	get registered(): number {
 		return this.cleanups.length;
 	}
