@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--since", type=int, metavar="CURSOR", help="first replay the events after CURSOR")
     command("stats", _stats, "show the metrics summary and alerts", json_flag=True)
     command("jobs", _jobs, "show the job scheduler: limit, running, queued and recent jobs", json_flag=True)
+    from canvasd.cli import top as cli_top
+
+    cli_top.add_top_options(command("top", _top, "the live dashboard: optimisations, latency, scheduler, subsystems"))
     from canvasd.cli import search as cli_search
 
     cli_search.add_search_options(command("search", _search, "search every canvas node by meaning and words",
@@ -427,6 +430,12 @@ def _runs(args: argparse.Namespace) -> int:
     else:
         print(cli_agents.runs_table(answer["runs"]))
     return EXIT_OK
+
+
+def _top(args: argparse.Namespace) -> int:
+    from canvasd.cli import top as cli_top
+
+    return cli_top.run(_client(args), args)
 
 
 def _review(args: argparse.Namespace) -> int:
