@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 from canvasd.memory._graphiti import (
     EmbedderClient,
@@ -174,9 +175,7 @@ class GraphStore:
         found = await self.query("MATCH (n:Entity {uuid: $uuid}) RETURN n.uuid AS uuid", uuid=entity)
         if not found:
             return False
-        import uuid as uuids
-
-        edge_uuid = str(uuids.uuid5(uuids.NAMESPACE_URL, f"{group.group_id}/{key}"))
+        edge_uuid = str(uuid5(NAMESPACE_URL, f"{group.group_id}/{key}"))
         edge = EntityEdge(uuid=edge_uuid, group_id=group.group_id, source_node_uuid=entity, target_node_uuid=entity,
                           created_at=now, name=name, fact=fact, fact_embedding=vector, episodes=[],
                           valid_at=at, reference_time=at, attributes={"fact_key": key, "identity": key})

@@ -23,7 +23,7 @@ class SystemClock:
 
 
 class FixedClock:
-    """A clock that says what it is told (tests, and replaying a client's queued ratings)."""
+    """A clock that says what it is told (tests pass one to the subsystem instead of patching time)."""
 
     def __init__(self, at: datetime) -> None:
         self.at = at

@@ -172,8 +172,7 @@ class ReviewStore:
             for card in changes.cards:
                 self._save(db, card)
             for card, entry in changes.reviews:
-                db.execute("INSERT INTO log (card, at, rating, source, scheduled) VALUES (?, ?, ?, ?, ?)",
-                           (card.id, entry.at, int(entry.rating), entry.source, int(entry.scheduled)))
+                self._log(db, card, entry)
             stamp = changes.stamp
             db.execute("INSERT OR REPLACE INTO canvases (vault, path, mtime_ns, size) VALUES (?, ?, ?, ?)",
                        (vault, path, stamp[0] if stamp else None, stamp[1] if stamp else None))
@@ -211,6 +210,11 @@ class ReviewStore:
                 "state = ?, step = ?, stability = ?, difficulty = ?, due = ?, last_review = ?, scheduled_day = ? "
                 "WHERE id = ?", (*values, card.id))
 
+    @staticmethod
+    def _log(db: sqlite3.Connection, card: CardRow, entry: LogEntry) -> None:
+        db.execute("INSERT INTO log (card, at, rating, source, scheduled) VALUES (?, ?, ?, ?, ?)",
+                   (card.id, entry.at, int(entry.rating), entry.source, int(entry.scheduled)))
+
     # ------------------------------------------------------------------------------------ cards
 
     def card(self, vault: str, path: str, node: str) -> CardRow | None:
@@ -223,8 +227,7 @@ class ReviewStore:
         """One review outside a canvas sync (a client's rating, a scored answer), with the card it changed."""
         with self._transaction() as db:
             self._save(db, card)
-            db.execute("INSERT INTO log (card, at, rating, source, scheduled) VALUES (?, ?, ?, ?, ?)",
-                       (card.id, entry.at, int(entry.rating), entry.source, int(entry.scheduled)))
+            self._log(db, card, entry)
 
     def log_of(self, card_id: int) -> list[LogEntry]:
         """A card's reviews, oldest first."""
@@ -289,5 +292,4 @@ class ReviewStore:
             if review is not None:
                 card, entry = review
                 self._save(db, card)
-                db.execute("INSERT INTO log (card, at, rating, source, scheduled) VALUES (?, ?, ?, ?, ?)",
-                           (card.id, entry.at, int(entry.rating), entry.source, int(entry.scheduled)))
+                self._log(db, card, entry)

@@ -30,7 +30,7 @@ from canvasd.errors import BodyFieldError, CanvasdError, CardNotFoundError
 from canvasd.jobs.periodic import PeriodicJob
 from canvasd.jobs.scheduler import Priority
 from canvasd.review.clock import Clock, SystemClock, day_end, day_start, local_day, local_zone, today_at
-from canvasd.review.rating import STATE_RATINGS, Rating
+from canvasd.review.rating import STATE_RATINGS, Rating, rating_of_score
 from canvasd.review.review_canvas import ReviewCanvasEdit, ReviewItem, answers_on, cards_on
 from canvasd.review.schedule import Schedule, Spacing
 from canvasd.review.store import CanvasChanges, CardRow, LogEntry, ReviewStore
@@ -368,8 +368,6 @@ class ReviewSubsystem(FeedFollower):
         if card is None or document is None or concept is None:
             self._store.record_answer(vault, path, node_id, digest, None)
             return None
-        from canvasd.review.rating import rating_of_score
-
         score = score_answer(document, concept, text, self._states)
         rating = rating_of_score(score, self._settings.easy_score)
         at = min(self._clock.now().timestamp(), stamp[0] / 1e9) if stamp else self._clock.now().timestamp()

@@ -72,6 +72,19 @@ def wants_wait(request: Request) -> bool:
     raise BadParameterError("wait", raw, "true or false")
 
 
+def object_body(body: Any, name: str, shape: str, allowed: frozenset[str]) -> dict[str, Any]:
+    """`body` as a JSON object with no keys beyond `allowed`; BodyFieldError naming `name` ("a rating") and its
+    `shape` otherwise."""
+    from canvasd.errors import BodyFieldError
+
+    if not isinstance(body, dict):
+        raise BodyFieldError(f"{name} is a JSON object {shape}, not {type(body).__name__}")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BodyFieldError(f"{name} does not take {', '.join(repr(k) for k in unknown)}")
+    return body
+
+
 async def read_json_body(request: Request, limit: int) -> Any:
     """The request body parsed as JSON; 413 over `limit`, 415 for other media types, 400 when malformed or
     nested deeper than MAX_DEPTH (what the engine compares and renders recursively is refused before it is

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from canvasd.errors import BodyFieldError
-from canvasd.server._http import JSONResponse, read_json_body
+from canvasd.server._http import JSONResponse, object_body, read_json_body
 from canvasd.server.context import ApiContext
 
 if TYPE_CHECKING:
@@ -41,12 +41,7 @@ async def start_run(request: Request) -> Response:
 
 
 def _run_request(body: Any) -> tuple[str, str, list[str], str | None, dict[str, Any], bool]:
-    if not isinstance(body, dict):
-        raise BodyFieldError(f"a run is a JSON object {{\"vault\", \"path\", \"nodes\" or \"state\", ...}}, not "
-                             f"{type(body).__name__}")
-    unknown = sorted(set(body) - _RUN_FIELDS)
-    if unknown:
-        raise BodyFieldError(f"a run does not take {', '.join(repr(k) for k in unknown)}")
+    body = object_body(body, "a run", '{"vault", "path", "nodes" or "state", ...}', _RUN_FIELDS)
     vault, path = body.get("vault"), body.get("path")
     if not isinstance(vault, str) or not vault or not isinstance(path, str) or not path:
         raise BodyFieldError("a run needs 'vault' and 'path': non-empty strings")

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from canvasd.errors import BodyFieldError, SubsystemUnavailableError
-from canvasd.server._http import JSONResponse, read_json_body
+from canvasd.server._http import JSONResponse, object_body, read_json_body
 from canvasd.server.context import ApiContext
 from canvasd.watch.open_canvases import OpenCanvases
 
@@ -45,12 +45,7 @@ async def lease(request: Request) -> Response:
 
 
 def _lease_request(body: Any) -> tuple[list[tuple[str, str]], float]:
-    if not isinstance(body, dict):
-        raise BodyFieldError(f"a lease is a JSON object {{\"canvases\": [{{\"vault\", \"path\"}}], \"ttl_s\"}}, not "
-                             f"{type(body).__name__}")
-    unknown = sorted(set(body) - _LEASE_FIELDS)
-    if unknown:
-        raise BodyFieldError(f"a lease does not take {', '.join(repr(k) for k in unknown)}")
+    body = object_body(body, "a lease", '{"canvases": [{"vault", "path"}], "ttl_s"}', _LEASE_FIELDS)
     items, ttl = body.get("canvases"), body.get("ttl_s", 30)
     if not isinstance(items, list) or len(items) > MAX_CANVASES:
         raise BodyFieldError(f"'canvases' must be an array of at most {MAX_CANVASES} {{\"vault\", \"path\"}} objects")

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from canvasd.errors import BodyFieldError, InvalidQueryError
 from canvasd.review.rating import Rating, parse_score, rating_of_score
-from canvasd.server._http import JSONResponse, read_json_body
+from canvasd.server._http import JSONResponse, object_body, read_json_body
 from canvasd.server.context import ApiContext
 
 if TYPE_CHECKING:
@@ -77,12 +77,7 @@ async def rate(request: Request) -> Response:
 
 
 def _rating_request(body: Any, easy_score: int | None) -> tuple[Rating, str, datetime | None]:
-    if not isinstance(body, dict):
-        raise BodyFieldError(f"a rating is a JSON object {{\"rating\": \"again|hard|good|easy\"}} or "
-                             f"{{\"score\": 0-100}}, not {type(body).__name__}")
-    unknown = sorted(set(body) - _RATING_FIELDS)
-    if unknown:
-        raise BodyFieldError(f"a rating does not take {', '.join(repr(k) for k in unknown)}")
+    body = object_body(body, "a rating", '{"rating": "again|hard|good|easy"} or {"score": 0-100}', _RATING_FIELDS)
     if ("rating" in body) == ("score" in body):
         raise BodyFieldError("a rating names either 'rating' (again, hard, good, easy) or 'score' (0-100)")
     if "rating" in body:
@@ -110,12 +105,7 @@ async def build_canvas(request: Request) -> Response:
     """POST /v1/review/canvas with {"vault", "on"}: the review canvas, written through the engine as a job."""
     ctx, review = _review(request)
     body = await read_json_body(request, ctx.settings.http.max_body_bytes)
-    if not isinstance(body, dict):
-        raise BodyFieldError(f"a review canvas request is a JSON object {{\"vault\", \"on\"}}, not "
-                             f"{type(body).__name__}")
-    unknown = sorted(set(body) - _CANVAS_FIELDS)
-    if unknown:
-        raise BodyFieldError(f"a review canvas request does not take {', '.join(repr(k) for k in unknown)}")
+    body = object_body(body, "a review canvas request", '{"vault", "on"}', _CANVAS_FIELDS)
     vault = body.get("vault")
     if not isinstance(vault, str) or not vault:
         raise BodyFieldError("a review canvas request needs 'vault': a vault name")

@@ -125,8 +125,8 @@ class OpenCanvases:
 
     async def write(self, key: CanvasKey, real: Path, request: WriteRequest) -> CommitResult:
         """`submit`, awaited (the direct writer commits in a worker thread, never on the loop)."""
-        if self.holder(key) is None and not self._engine.queues_writes:
-            return await asyncio.to_thread(self._engine.apply, real, request)
+        if self.holder(key) is None:
+            return await self._to_file(real, request)
         return await asyncio.wrap_future(self.submit(key, real, request))
 
     async def _propose(self, key: CanvasKey, client: str, real: Path, request: WriteRequest) -> CommitResult:

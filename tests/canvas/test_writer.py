@@ -128,6 +128,7 @@ def test_a_burst_without_a_flush_is_one_leading_and_one_trailing_write(canvas, m
     engine = make_engine(batch_writer={"window_ms": 2000, "max_delay_ms": 5000})
     futures = [engine.submit(canvas, _add(i)) for i in range(100)]
     results = [f.result(timeout=30) for f in futures]
+    # one write when all 100 were queued before the leading commit took them, else the leading one and one more
     assert 1 <= _writes(engine) <= 2
     assert len({r.version for r in results}) == _writes(engine)
     assert engine.metrics.value("canvasd_canvas_logical_ops_total") == 100

@@ -5,6 +5,7 @@ writes the file itself. The stand-in keeps the canvas "in memory" with an edit t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,16 @@ def _run(daemon: DaemonProcess) -> str:
     return run_id
 
 
+def _proposed(daemon: DaemonProcess, action: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+    """What `action` returns, and the proposal event it caused."""
+    stream = EventStream(daemon)
+    try:
+        done = action()
+        return done, stream.until(lambda e: e["kind"] == "proposal")
+    finally:
+        stream.close()
+
+
 def _finished(daemon: DaemonProcess, run_id: str) -> dict[str, Any]:
     daemon.wait_for(lambda: daemon.get_json(f"/v1/agents/runs/{run_id}")["run"]["state"] in ("done", "failed"),
                     "the run to end", timeout=30)
@@ -70,12 +81,7 @@ def test_an_agent_run_on_an_open_canvas_is_applied_by_the_plugin_and_the_learner
         leased: DaemonProcess) -> None:
     path = leased.vault / "t.canvas"
     writes = leased.metric(PHYSICAL)
-    stream = EventStream(leased)
-    try:
-        run_id = _run(leased)
-        proposal = stream.until(lambda e: e["kind"] == "proposal")
-    finally:
-        stream.close()
+    run_id, proposal = _proposed(leased, lambda: _run(leased))
     detail = proposal["detail"]
     assert proposal["path"] == "t.canvas" and detail["client"] == "obsidian-1"
     assert any(op["op"] == "add_node" for op in detail["ops"])
@@ -101,12 +107,7 @@ def test_an_agent_run_on_an_open_canvas_is_applied_by_the_plugin_and_the_learner
 @pytest.mark.parametrize("answer", [None, {"applied": False, "reason": "the canvas view is gone"}])
 def test_an_unanswered_or_refused_proposal_is_written_to_the_file(leased: DaemonProcess,
                                                                   answer: dict[str, Any] | None) -> None:
-    stream = EventStream(leased)
-    try:
-        run_id = _run(leased)
-        proposal = stream.until(lambda e: e["kind"] == "proposal")
-    finally:
-        stream.close()
+    run_id, proposal = _proposed(leased, lambda: _run(leased))
     if answer is not None:
         assert leased.client.post(f"/v1/proposals/{proposal['detail']['id']}", json=answer).status_code == 200
     run = _finished(leased, run_id)
@@ -129,13 +130,9 @@ def test_without_a_live_lease_writes_go_to_the_file(leased: DaemonProcess) -> No
 
 def test_a_rating_recolours_an_open_canvas_through_the_plugin(leased: DaemonProcess) -> None:
     leased.wait_for(lambda: leased.client.get("/v1/review/cards/v/t.canvas/nodes/ent").status_code == 200, "a card")
-    stream = EventStream(leased)
-    try:
-        rated = leased.client.post("/v1/review/cards/v/t.canvas/nodes/ent/ratings", json={"rating": "good"})
-        assert rated.status_code == 200, rated.text
-        proposal = stream.until(lambda e: e["kind"] == "proposal")
-    finally:
-        stream.close()
+    rated, proposal = _proposed(leased, lambda: leased.client.post(
+        "/v1/review/cards/v/t.canvas/nodes/ent/ratings", json={"rating": "good"}))
+    assert rated.status_code == 200, rated.text
     assert proposal["detail"]["ops"] == [{"op": "update_node", "id": "ent", "set": {"color": "4"}}]
     assert leased.client.post(f"/v1/proposals/{proposal['detail']['id']}", json={"applied": True}).status_code == 200
     path = leased.vault / "t.canvas"
